@@ -1,0 +1,432 @@
+/**
+ * One RSP byte stream ↔ request/reply.
+ *
+ * Owns acknowledgements (`+`/`-`, no-ack mode), retransmission, console output
+ * (`O` packets) that arrive while a request waits, the interrupt byte, request
+ * serialization (p-queue, concurrency 1) and optional pipelining of several
+ * requests in flight. Knows nothing of registers or memory.
+ *
+ * A request that times out closes the connection: a reply arriving later would
+ * be taken as the answer to the next request, so a timed-out link is poisoned
+ * and must not be reused.
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import PQueue from 'p-queue';
+import { ConnectionClosedError, ProtocolError, RspTimeoutError } from '../errors.js';
+import { createDebug, type DebugLog } from '../debug.js';
+import { DEFAULT_MAX_PACKET, PacketParser, decodeRunLength, frame, type WireEvent } from './packet.js';
+
+/** Default time a server has to answer an ordinary request. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** How many times a packet is re-sent after the server answers `-`. */
+export const MAX_RETRANSMITS = 3;
+/** Cap on console output collected for one request (a hostile server may never stop talking). */
+export const MAX_OUTPUT_PER_REQUEST = 1 << 20;
+
+const ACK = Uint8Array.of(0x2b); // '+'
+const NACK = Uint8Array.of(0x2d); // '-'
+const INTERRUPT = Uint8Array.of(0x03);
+
+/** Options of an {@link RspConnection}. */
+export interface RspConnectionOptions {
+  /** Largest reply payload accepted, bytes. Default {@link DEFAULT_MAX_PACKET}. */
+  maxPacket?: number;
+  /** Default per-request timeout, ms. Default {@link DEFAULT_REQUEST_TIMEOUT_MS}. */
+  timeoutMs?: number;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** Time the server has to answer, ms; `Infinity` waits for ever (a `c` whose caller interrupts). */
+  timeoutMs?: number;
+  /** Console output (`O` packets) that arrives before the reply. */
+  onOutput?: (text: string) => void;
+  /** Short description for errors and logs, e.g. `m 0x20000000,0x400`. Defaults to the packet's start. */
+  label?: string;
+}
+
+/** Counters for benchmarks and tests. */
+export interface ConnectionStats {
+  /** Request packets sent (retransmits not counted). */
+  packetsSent: number;
+  /** Reply packets received (console output included). */
+  packetsReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Times a request was sent and its reply awaited before the next could go: exchanges, not packets. */
+  roundTrips: number;
+  retransmits: number;
+}
+
+interface Waiter {
+  frame: Uint8Array;
+  label: string;
+  acked: boolean;
+  retransmits: number;
+  timer: NodeJS.Timeout | undefined;
+  outputBytes: number;
+  onOutput: ((text: string) => void) | undefined;
+  resolve: (payload: Uint8Array) => void;
+  reject: (err: Error) => void;
+}
+
+const latin1 = new TextDecoder('latin1');
+
+/** Shows a payload for the debug log: printable ASCII as is, the rest as \xNN, long ones cut. */
+function showPayload(payload: Uint8Array, max = 300): string {
+  let out = '';
+  const n = Math.min(payload.length, max);
+  for (let i = 0; i < n; i++) {
+    const b = payload[i]!;
+    out += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  }
+  return payload.length > max ? `${out}… (${payload.length} bytes)` : out;
+}
+
+function isConsoleOutput(payload: Uint8Array): boolean {
+  // 'O' followed by an even, non-zero number of hex digits. "OK" is not output.
+  if (payload.length < 3 || payload[0] !== 0x4f || (payload.length - 1) % 2 !== 0) return false;
+  for (let i = 1; i < payload.length; i++) {
+    const c = payload[i]!;
+    const hex = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+    if (!hex) return false;
+  }
+  return true;
+}
+
+function decodeHexText(payload: Uint8Array, from: number): string {
+  const bytes = Buffer.from(latin1.decode(payload.subarray(from)), 'hex');
+  return bytes.toString('utf8');
+}
+
+/**
+ * A GDB Remote Serial Protocol connection over any byte stream.
+ *
+ * Events: `output` (text, console output from `O` packets), `close` (the error
+ * that closed it, or undefined on a clean close).
+ *
+ * @example
+ * ```ts
+ * const socket = net.connect({ host: 'localhost', port: 2331 });
+ * const conn = new RspConnection(socket);
+ * const reply = await conn.request('qSupported:swbreak+');
+ * ```
+ */
+export class RspConnection extends EventEmitter {
+  readonly #stream: Duplex;
+  readonly #parser: PacketParser;
+  readonly #queue = new PQueue({ concurrency: 1 });
+  readonly #log: DebugLog = createDebug('rsp');
+  readonly #timeoutMs: number;
+  /** Requests sent and not yet answered, oldest first. */
+  readonly #waiters: Waiter[] = [];
+  #noAck = false;
+  #closedBy: Error | undefined;
+  #closed = false;
+  /** Replies that arrived with nobody waiting (after an interrupt, say). */
+  #unsolicited = 0;
+
+  /** Counters since the connection opened. */
+  readonly stats: ConnectionStats = {
+    packetsSent: 0,
+    packetsReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    roundTrips: 0,
+    retransmits: 0,
+  };
+
+  constructor(stream: Duplex, options: RspConnectionOptions = {}) {
+    super();
+    this.#stream = stream;
+    this.#parser = new PacketParser({ maxPacket: options.maxPacket ?? DEFAULT_MAX_PACKET });
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('error', (err: Error) =>
+      this.#fail(new ConnectionClosedError(`Connection to the GDB server failed: ${err.message}`, { cause: err })),
+    );
+    stream.on('close', () => this.#fail(new ConnectionClosedError('The GDB server closed the connection')));
+    stream.on('end', () => this.#fail(new ConnectionClosedError('The GDB server closed the connection')));
+  }
+
+  /** Whether the link is in no-ack mode (after `QStartNoAckMode`). */
+  get noAck(): boolean {
+    return this.#noAck;
+  }
+
+  /** Whether the connection is closed (by us or by the server). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The error that closed the connection, if it was not a clean close. */
+  get closeReason(): Error | undefined {
+    return this.#closedBy;
+  }
+
+  /**
+   * Switches acknowledgements off. Call after the server answered `OK` to
+   * `QStartNoAckMode`; a last `+` from the server may still arrive and is ignored.
+   */
+  setNoAck(): void {
+    this.#noAck = true;
+  }
+
+  /**
+   * Sends one request and resolves with the reply payload (run-length decoded,
+   * still escaped if binary). An empty payload means "not supported".
+   * Requests are serialized: each waits for the previous one's reply.
+   */
+  request(payload: string | Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    return this.#queue.add(() => this.#exchange(payload, options));
+  }
+
+  /** {@link request} with the reply as a latin1 string. */
+  async requestText(payload: string | Uint8Array, options: RequestOptions = {}): Promise<string> {
+    return latin1.decode(await this.request(payload, options));
+  }
+
+  /**
+   * Sends many requests with up to `window` of them in flight at once and
+   * resolves with their replies in order. For servers known to queue requests
+   * (memory writes); never use it for `c`/`s`. `window` 1 is plain
+   * request/reply. Stops at the first reply for which `isError` is true and
+   * returns the replies so far (requests already in flight are still drained).
+   */
+  pipeline(
+    payloads: Iterable<Uint8Array>,
+    window: number,
+    options: { timeoutMs?: number; label?: string; isError?: (reply: Uint8Array) => boolean } = {},
+  ): Promise<Uint8Array[]> {
+    return this.#queue.add(() => this.#pipeline(payloads, Math.max(1, window), options));
+  }
+
+  /**
+   * Sends the interrupt byte (0x03) now, outside the request queue: it is how a
+   * running target is stopped while a `c` request waits for its stop reply.
+   */
+  interrupt(): void {
+    if (this.#closed) return;
+    this.#log('-> ^C (interrupt)');
+    this.#write(INTERRUPT);
+  }
+
+  /** Closes the stream; pending requests fail with {@link ConnectionClosedError}. */
+  close(): void {
+    this.#fail(undefined);
+  }
+
+  /** Resolves when every queued request has finished. */
+  idle(): Promise<void> {
+    return this.#queue.onIdle();
+  }
+
+  // -------------------------------------------------------------------------
+
+  #exchange(payload: string | Uint8Array, options: RequestOptions): Promise<Uint8Array> {
+    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+    this.stats.roundTrips++;
+    return this.#send(bytes, options.timeoutMs ?? this.#timeoutMs, options.label, options.onOutput);
+  }
+
+  async #pipeline(
+    payloads: Iterable<Uint8Array>,
+    window: number,
+    options: { timeoutMs?: number; label?: string; isError?: (reply: Uint8Array) => boolean },
+  ): Promise<Uint8Array[]> {
+    const replies: Uint8Array[] = [];
+    const inFlight: Promise<Uint8Array>[] = [];
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    let failed = false;
+    const iterator = payloads[Symbol.iterator]();
+    let exhausted = false;
+    while (!exhausted || inFlight.length > 0) {
+      while (!failed && !exhausted && inFlight.length < window) {
+        const next = iterator.next();
+        if (next.done) {
+          exhausted = true;
+          break;
+        }
+        if (inFlight.length === 0) this.stats.roundTrips++;
+        const sent = this.#send(next.value, timeoutMs, options.label, undefined);
+        // Rejections are observed when this promise is awaited below; keep node from calling them unhandled meanwhile.
+        sent.catch(() => undefined);
+        inFlight.push(sent);
+      }
+      if (failed) exhausted = true;
+      const first = inFlight.shift();
+      if (!first) break;
+      const reply = await first;
+      replies.push(reply);
+      if (options.isError?.(reply)) failed = true;
+    }
+    return replies;
+  }
+
+  #send(bytes: Uint8Array, timeoutMs: number, label: string | undefined, onOutput: ((text: string) => void) | undefined): Promise<Uint8Array> {
+    if (this.#closed) {
+      return Promise.reject(this.#closedBy ?? new ConnectionClosedError('The connection to the GDB server is closed'));
+    }
+    const packet = frame(bytes);
+    const name = label ?? showPayload(bytes, 40);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const waiter: Waiter = {
+        frame: packet,
+        label: name,
+        acked: this.#noAck,
+        retransmits: 0,
+        timer: undefined,
+        outputBytes: 0,
+        onOutput,
+        resolve,
+        reject,
+      };
+      if (Number.isFinite(timeoutMs)) {
+        waiter.timer = setTimeout(() => {
+          this.#fail(
+            new RspTimeoutError(
+              `The GDB server did not answer '${name}' within ${timeoutMs} ms; the connection was closed because a late reply would be mistaken for the next one`,
+              name,
+              timeoutMs,
+            ),
+          );
+        }, timeoutMs);
+      }
+      this.#waiters.push(waiter);
+      this.stats.packetsSent++;
+      if (this.#log.enabled) this.#log(`-> ${showPayload(bytes)}`);
+      this.#write(packet);
+    });
+  }
+
+  #write(bytes: Uint8Array): void {
+    this.stats.bytesSent += bytes.length;
+    this.#stream.write(bytes);
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    this.stats.bytesReceived += chunk.length;
+    let events: WireEvent[];
+    try {
+      events = this.#parser.push(chunk);
+    } catch (err) {
+      this.#fail(err instanceof Error ? err : new ProtocolError(String(err)));
+      return;
+    }
+    for (const event of events) {
+      if (this.#closed) return;
+      this.#onEvent(event);
+    }
+  }
+
+  #onEvent(event: WireEvent): void {
+    switch (event.kind) {
+      case 'ack': {
+        const waiter = this.#waiters.find((w) => !w.acked);
+        if (waiter) waiter.acked = true;
+        return;
+      }
+      case 'nack': {
+        const unacked = this.#waiters.filter((w) => !w.acked);
+        const waiter = unacked[0];
+        if (!waiter) return; // a stray '-' (e.g. for our '+'): nothing to resend
+        if (unacked.length > 1) {
+          // With several packets in flight a '-' does not say which one was damaged.
+          this.#fail(new ProtocolError(`The GDB server rejected a packet ('-') while ${unacked.length} were in flight`));
+          return;
+        }
+        if (waiter.retransmits >= MAX_RETRANSMITS) {
+          this.#fail(new ProtocolError(`The GDB server rejected '${waiter.label}' ${MAX_RETRANSMITS + 1} times (bad checksum?)`));
+          return;
+        }
+        waiter.retransmits++;
+        this.stats.retransmits++;
+        this.#log(`-> (retransmit ${waiter.retransmits}) ${waiter.label}`);
+        this.#write(waiter.frame);
+        return;
+      }
+      case 'packet':
+        this.#onPacket(event.payload, event.checksumOk);
+        return;
+      case 'notification':
+        // Non-stop notifications: rspflash runs all-stop; log and ignore.
+        this.#log(`<- %${showPayload(event.payload)} (notification ignored)`);
+        if (!this.#noAck) this.#write(ACK);
+        return;
+      case 'garbage':
+        this.#log(`<- garbage ${showPayload(event.bytes, 64)}`);
+        return;
+      case 'interrupt':
+        return;
+    }
+  }
+
+  #onPacket(raw: Uint8Array, checksumOk: boolean): void {
+    this.stats.packetsReceived++;
+    if (!checksumOk) {
+      if (!this.#noAck) {
+        this.#log(`<- bad checksum, asking for a resend: ${showPayload(raw, 64)}`);
+        this.#write(NACK);
+        return;
+      }
+      // In no-ack mode there is no way to ask again: fail the request, keep the link (framing is intact).
+      const waiter = this.#waiters.shift();
+      if (waiter) {
+        this.#settle(waiter);
+        waiter.reject(new ProtocolError(`Reply to '${waiter.label}' had a bad checksum (no-ack mode: cannot ask for a resend)`));
+      }
+      return;
+    }
+    if (!this.#noAck) this.#write(ACK);
+    let payload: Uint8Array;
+    try {
+      payload = decodeRunLength(raw);
+    } catch (err) {
+      this.#fail(err instanceof Error ? err : new ProtocolError(String(err)));
+      return;
+    }
+    if (this.#log.enabled) this.#log(`<- ${showPayload(payload)}`);
+    const waiter = this.#waiters[0];
+    if (isConsoleOutput(payload)) {
+      const text = decodeHexText(payload, 1);
+      this.emit('output', text);
+      if (waiter?.onOutput && waiter.outputBytes < MAX_OUTPUT_PER_REQUEST) {
+        waiter.outputBytes += text.length;
+        waiter.onOutput(text);
+      }
+      return;
+    }
+    if (!waiter) {
+      this.#unsolicited++;
+      this.#log(`<- unsolicited reply dropped (${this.#unsolicited} so far)`);
+      return;
+    }
+    this.#waiters.shift();
+    waiter.acked = true; // a reply implies the request arrived, even if its '+' was lost
+    this.#settle(waiter);
+    waiter.resolve(payload);
+  }
+
+  #settle(waiter: Waiter): void {
+    if (waiter.timer) clearTimeout(waiter.timer);
+    waiter.timer = undefined;
+  }
+
+  #fail(error: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closedBy = error;
+    if (error) this.#log(`closed: ${error.message}`);
+    const reason = error ?? new ConnectionClosedError('The connection to the GDB server was closed');
+    for (const waiter of this.#waiters.splice(0)) {
+      this.#settle(waiter);
+      waiter.reject(reason);
+    }
+    // Queued requests are not dropped: each runs and fails at once on the closed link.
+    this.#stream.destroy();
+    this.emit('close', error);
+  }
+}
