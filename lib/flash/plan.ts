@@ -176,6 +176,7 @@ export function planFlash(image: Image, geometry: FlashGeometry, options: PlanOp
     throw new UsageError(`chipErase must be 'auto', 'always' or 'never', not ${JSON.stringify(mode)}`);
   }
   checkEstimate(options.estimate);
+  checkSorted(image);
   checkInsideFlash(image, geometry);
 
   const sectors = collectPieces(image, geometry).map((pending) => planSector(pending, geometry, preserve));
@@ -202,6 +203,24 @@ export function planFlash(image: Image, geometry: FlashGeometry, options: PlanOp
     bytesToKeep,
   };
   return { geometry, preserve, erase, sectors, totals };
+}
+
+/**
+ * `createImage` guarantees sorted, disjoint segments; an Image built by hand
+ * might not, and the planner's single pass would then put bytes in the wrong
+ * sector without a word.
+ */
+function checkSorted(image: Image): void {
+  let end = -Infinity;
+  for (const segment of image.segments) {
+    if (segment.address < end) {
+      throw new UsageError(
+        `image segments must be sorted and must not overlap: the segment at ${hex32(segment.address)} starts before the previous one ends (${hex32(end)})`,
+        { hint: 'Build images with createImage(), which sorts and merges segments.' },
+      );
+    }
+    end = segment.address + segment.data.length;
+  }
 }
 
 /** Throws {@link OutOfFlashError} naming the first segment that is not entirely inside the device. */

@@ -76,7 +76,7 @@ describe('planFlash: what is erased and programmed', () => {
   });
 
   it('splits a segment at sector boundaries and keeps the tail of the last sector', () => {
-    const plan = planFlash(image([0x1030, bytes(100)]), { ...tiny, size: 256 });
+    const plan = planFlash(image([0x1030, bytes(100)]), tiny);
     // 0x1030 + 100 = 0x1094: 16 bytes in sector 0, 64 in sector 1, 20 in sector 2.
     expect(plan.sectors.map((s) => [s.index, s.ranges, s.keep])).toEqual([
       [0, [{ offset: 48, length: 16 }], [{ offset: 0, length: 48 }]],
@@ -312,12 +312,24 @@ describe('planFlash: chip erase decision', () => {
     expect(plan.totals.bytesToErase).toBe(256);
   });
 
+});
+
+describe('planFlash: invalid input', () => {
+  const whole = () => image([0x1000, bytes(256)]);
+
   it('rejects options that are not what they claim', () => {
     expect(() => planFlash(whole(), tiny, { chipErase: 'sometimes' } as unknown as PlanOptions)).toThrow(
       `chipErase must be 'auto', 'always' or 'never', not "sometimes"`,
     );
     expect(() => planFlash(whole(), tiny, { estimate: { sectorEraseMs: -1 } })).toThrow(
       'estimate.sectorEraseMs must be a non-negative number of milliseconds, not -1',
+    );
+  });
+
+  it('rejects a hand-built image whose segments are out of order', () => {
+    const unsorted: Image = { segments: [{ address: 0x1040, data: bytes(4) }, { address: 0x1000, data: bytes(4) }] };
+    expect(() => planFlash(unsorted, tiny)).toThrow(
+      'image segments must be sorted and must not overlap: the segment at 0x00001000 starts before the previous one ends (0x00001044)',
     );
   });
 
