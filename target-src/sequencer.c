@@ -1,0 +1,139 @@
+/*
+ * rspflash on-target helpers, loaded into target RAM beside a flash algorithm.
+ *
+ * Built by scripts/build-target-code.sh into lib/algo/target-code.ts (committed).
+ * Position independent (PC-relative only, no data, no GOT) so the blob runs at
+ * whatever RAM address the runner picks. ARMv6-M instructions only, so the same
+ * code runs on Cortex-M0 and Cortex-M55; the ARMv8-M extras live in
+ * sequencer_v8m.c.
+ *
+ * Every routine is entered by the debugger with LR = return trap | 1 and ends
+ * with an ordinary return to it. Results may be left in any of r0-r7: the
+ * runner reads all core registers after the halt.
+ */
+#include <stdint.h>
+
+/* One call of a batch: 8 words, see lib/algo/sequencer.ts. */
+struct call {
+    uint32_t fn;       /* entry address | 1 */
+    uint32_t arg[4];   /* r0-r3 */
+    uint32_t expect;   /* result that means success */
+    uint32_t flags;    /* bit 0: do not compare (collect only) */
+    uint32_t result;   /* written back */
+};
+
+#define FLAG_COLLECT 1u
+#define STATUS_OK 0u
+#define STATUS_FAILED 1u
+#define STATUS_STACK 2u
+#define CANARY 0xC0DEC0DEu
+
+typedef uint32_t (*routine)(uint32_t, uint32_t, uint32_t, uint32_t);
+
+static inline void set_static_base(uint32_t sb)
+{
+    __asm volatile("mov r9, %0" : : "r"(sb) : "r9");
+}
+
+/*
+ * Runs `count` calls from `table`, stopping at the first one whose result is
+ * not its `expect` (unless collected) or after which the stack canary word at
+ * `canary` has changed. Returns: r0 = calls completed, r1 = status.
+ * R9 is set to `sb` before each call: a RWPI algorithm relies on it and a
+ * misbehaving one may have clobbered it.
+ */
+struct pair { uint32_t done; uint32_t status; };
+
+__attribute__((used, noinline)) uint64_t rsp_seq_run(struct call *table, uint32_t count, uint32_t sb, volatile uint32_t *canary)
+{
+    uint32_t i;
+    uint32_t status = STATUS_OK;
+    for (i = 0; i < count; i++) {
+        struct call *c = &table[i];
+        set_static_base(sb);
+        uint32_t r = ((routine)c->fn)(c->arg[0], c->arg[1], c->arg[2], c->arg[3]);
+        c->result = r;
+        if (*canary != CANARY) { status = STATUS_STACK; break; }
+        if (!(c->flags & FLAG_COLLECT) && r != c->expect) { status = STATUS_FAILED; i++; break; }
+    }
+    return (uint64_t)i | ((uint64_t)status << 32);
+}
+
+/*
+ * CRC-32 (reflected, poly 0xEDB88320, zlib convention: pass 0 to start) of
+ * `len` bytes at `addr`, with a 256-word table the host wrote at `table`.
+ */
+__attribute__((used, noinline)) uint32_t rsp_crc32(uint32_t crc, const uint8_t *addr, uint32_t len, const uint32_t *table)
+{
+    crc = ~crc;
+    while (len--) crc = table[(crc ^ *addr++) & 0xFFu] ^ (crc >> 8);
+    return ~crc;
+}
+
+/*
+ * Puts the core in a known state before running foreign code, on ARMv6-M and
+ * later: interrupts masked (PRIMASK = 1), CONTROL = 0 (MSP, privileged, no FP
+ * context), MPU off. Debuggers cannot always write these (QEMU ignores debugger
+ * writes to system registers), so code does it.
+ * Returns the previous values: r0 = PRIMASK, r1 = CONTROL, r2 = MPU_CTRL.
+ */
+#define MPU_CTRL (*(volatile uint32_t *)0xE000ED94u)
+#define MPU_TYPE (*(volatile uint32_t *)0xE000ED90u)
+
+struct saved3 { uint32_t primask, control, mpu; };
+
+__attribute__((used, noinline, naked)) void rsp_core_clean(void)
+{
+    __asm volatile(
+        "mrs r0, primask\n"
+        "mrs r1, control\n"
+        "movs r2, #0\n"
+        "ldr r3, 1f\n"           /* MPU_TYPE: DREGION 0 means no MPU (then MPU_CTRL may not exist) */
+        "ldr r3, [r3]\n"
+        "lsrs r3, r3, #8\n"
+        "uxtb r3, r3\n"
+        "cmp r3, #0\n"
+        "beq 2f\n"
+        "ldr r3, 1f+4\n"
+        "ldr r2, [r3]\n"
+        "movs r4, #0\n"
+        "str r4, [r3]\n"
+        "2:\n"
+        "cpsid i\n"
+        "movs r3, #0\n"
+        "msr control, r3\n"
+        "isb\n"
+        "dsb\n"
+        "bx lr\n"
+        ".align 2\n"
+        "1: .word 0xE000ED90\n"
+        "   .word 0xE000ED94\n");
+}
+
+/* Undoes rsp_core_clean: r0 = PRIMASK, r1 = CONTROL, r2 = MPU_CTRL. */
+__attribute__((used, noinline, naked)) void rsp_core_restore(void)
+{
+    __asm volatile(
+        "ldr r3, 1f\n"
+        "ldr r3, [r3]\n"
+        "lsrs r3, r3, #8\n"
+        "uxtb r3, r3\n"
+        "cmp r3, #0\n"
+        "beq 2f\n"
+        "ldr r3, 1f+4\n"
+        "str r2, [r3]\n"
+        "2:\n"
+        "msr control, r1\n"
+        "isb\n"
+        "msr primask, r0\n"
+        "bx lr\n"
+        ".align 2\n"
+        "1: .word 0xE000ED90\n"
+        "   .word 0xE000ED94\n");
+}
+
+/* Reads nothing, does nothing: the runner's smallest call (round-trip measurements). */
+__attribute__((used, noinline)) uint32_t rsp_nop(uint32_t x)
+{
+    return x;
+}
