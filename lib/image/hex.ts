@@ -25,7 +25,7 @@
  * @module
  */
 import { FormatError, UsageError, hex32 } from '../errors.js';
-import { createImage, type Image, type SourcedSegment } from './image.js';
+import { createImage, imageSize, type Image, type SourcedSegment } from './image.js';
 
 /** Record types, named as in the Intel specification. */
 const RECORD_DATA = 0x00;
@@ -236,7 +236,8 @@ export function imageToIntelHex(image: Image, options: IntelHexWriteOptions = {}
     throw new UsageError(`entry point ${String(entry)} is not a 32-bit address`);
   }
 
-  const lines: string[] = [];
+  // Two digits per byte, plus each record's 13 characters of overhead.
+  const out = new AsciiWriter(Math.ceil(imageSize(image) * (2 + 13 / recordSize)) + 64);
   let upper = 0;
   for (const segment of image.segments) {
     const { data } = segment;
@@ -248,42 +249,44 @@ export function imageToIntelHex(image: Image, options: IntelHexWriteOptions = {}
     while (offset < data.length) {
       const high = Math.floor(address / SEGMENT_SIZE);
       if (high !== upper) {
-        lines.push(formatRecord(RECORD_EXTENDED_LINEAR, 0, Uint8Array.of(high >>> 8, high & 0xff)));
+        writeRecord(out, RECORD_EXTENDED_LINEAR, 0, Uint8Array.of(high >>> 8, high & 0xff));
         upper = high;
       }
       const low = address % SEGMENT_SIZE;
       const n = Math.min(recordSize, data.length - offset, SEGMENT_SIZE - low);
-      lines.push(formatRecord(RECORD_DATA, low, data.subarray(offset, offset + n)));
+      writeRecord(out, RECORD_DATA, low, data.subarray(offset, offset + n));
       address += n;
       offset += n;
     }
   }
   if (entry !== undefined) {
-    lines.push(formatRecord(RECORD_START_LINEAR, 0, Uint8Array.of(entry >>> 24, (entry >>> 16) & 0xff, (entry >>> 8) & 0xff, entry & 0xff)));
+    writeRecord(out, RECORD_START_LINEAR, 0, Uint8Array.of(entry >>> 24, (entry >>> 16) & 0xff, (entry >>> 8) & 0xff, entry & 0xff));
   }
-  lines.push(formatRecord(RECORD_EOF, 0, new Uint8Array(0)));
-  lines.push('');
-  return lines.join('\n');
+  writeRecord(out, RECORD_EOF, 0, new Uint8Array(0));
+  return out.toString();
 }
 
 // ---------------------------------------------------------------------------
 
-/** Two upper-case hex digits for every byte value. */
-const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'));
-
 function hex2(value: number): string {
-  return HEX2[value & 0xff]!;
+  return (value & 0xff).toString(16).toUpperCase().padStart(2, '0');
 }
 
-function formatRecord(type: number, offset: number, data: Uint8Array): string {
+function writeRecord(out: AsciiWriter, type: number, offset: number, data: Uint8Array): void {
+  out.reserve(2 * (data.length + RECORD_OVERHEAD) + 2);
+  out.char(COLON);
+  out.byte(data.length);
+  out.byte(offset >>> 8);
+  out.byte(offset);
+  out.byte(type);
   let sum = data.length + (offset >>> 8) + (offset & 0xff) + type;
-  let text = ':' + hex2(data.length) + hex2(offset >>> 8) + hex2(offset) + hex2(type);
-  // At most 255 bytes: a bounded concatenation per record, joined once at the end.
-  for (const byte of data) {
-    text += HEX2[byte]!;
+  for (let i = 0; i < data.length; i++) {
+    const byte = data[i]!;
+    out.byte(byte);
     sum += byte;
   }
-  return text + hex2(-sum);
+  out.byte(-sum);
+  out.char(NEWLINE);
 }
 
 function isAddress(value: number): boolean {
@@ -362,5 +365,46 @@ class RunCollector {
       source: `${this.source} ${lines}`,
     });
     this.runAddress = -1;
+  }
+}
+
+/** Upper-case hex digits as character codes. */
+const HEX_DIGITS = new TextEncoder().encode('0123456789ABCDEF');
+const NEWLINE = 0x0a;
+
+/**
+ * Builds ASCII output in one growing byte buffer: linear in the output size
+ * and light on the garbage collector, where a string per record joined at
+ * the end is not, for images of tens of MiB.
+ */
+class AsciiWriter {
+  private buffer: Uint8Array;
+  private length = 0;
+
+  constructor(estimate: number) {
+    this.buffer = new Uint8Array(Math.max(estimate, 64));
+  }
+
+  /** Makes room for `n` more characters. */
+  reserve(n: number): void {
+    if (this.length + n <= this.buffer.length) return;
+    const bigger = new Uint8Array(Math.max(this.buffer.length * 2, this.length + n));
+    bigger.set(this.buffer.subarray(0, this.length));
+    this.buffer = bigger;
+  }
+
+  /** Appends one character code; room must have been reserved. */
+  char(code: number): void {
+    this.buffer[this.length++] = code;
+  }
+
+  /** Appends a byte as two hex digits; room must have been reserved. */
+  byte(value: number): void {
+    this.buffer[this.length++] = HEX_DIGITS[(value >>> 4) & 0xf]!;
+    this.buffer[this.length++] = HEX_DIGITS[value & 0xf]!;
+  }
+
+  toString(): string {
+    return new TextDecoder().decode(this.buffer.subarray(0, this.length));
   }
 }

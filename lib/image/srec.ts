@@ -20,7 +20,7 @@
  * @module
  */
 import { FormatError, UsageError, hex32 } from '../errors.js';
-import { createImage, imageEnd, type Image, type SourcedSegment } from './image.js';
+import { createImage, imageEnd, imageSize, type Image, type SourcedSegment } from './image.js';
 
 /** Bytes of the address field for each record type; `undefined` for S4, which is reserved. */
 const ADDRESS_SIZE: readonly (number | undefined)[] = [2, 2, 3, 4, undefined, 2, 3, 4, 3, 2];
@@ -235,48 +235,50 @@ export function imageToSrec(image: Image, options: SrecWriteOptions = {}): strin
     throw new UsageError(`S-record header is ${header.length} bytes as UTF-8; at most ${maxHeader} fit an S0 record`);
   }
 
-  const lines: string[] = [formatRecord(0, 2, 0, header)];
+  // Two digits per byte, plus each record's 4 + 2 × (address + checksum) characters of overhead.
+  const out = new AsciiWriter(Math.ceil(imageSize(image) * (2 + (6 + 2 * addressSize) / recordSize)) + 600);
+  writeRecord(out, 0, 2, 0, header);
   const dataType = addressSize - 1;
   let records = 0;
   for (const { address, data } of image.segments) {
     for (let offset = 0; offset < data.length; offset += recordSize) {
-      lines.push(formatRecord(dataType, addressSize, address + offset, data.subarray(offset, offset + recordSize)));
+      writeRecord(out, dataType, addressSize, address + offset, data.subarray(offset, offset + recordSize));
       records++;
     }
   }
   // The count record is optional; it lets a reader notice lost lines. Above 2^24 records there is none.
   const none = new Uint8Array(0);
-  if (records <= MAX_S5_COUNT) lines.push(formatRecord(5, 2, records, none));
-  else if (records <= MAX_S6_COUNT) lines.push(formatRecord(6, 3, records, none));
-  lines.push(formatRecord(TERMINATION_TYPE[addressSize], addressSize, entry, none));
-  lines.push('');
-  return lines.join('\n');
+  if (records <= MAX_S5_COUNT) writeRecord(out, 5, 2, records, none);
+  else if (records <= MAX_S6_COUNT) writeRecord(out, 6, 3, records, none);
+  writeRecord(out, TERMINATION_TYPE[addressSize], addressSize, entry, none);
+  return out.toString();
 }
 
 // ---------------------------------------------------------------------------
 
-/** Two upper-case hex digits for every byte value. */
-const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'));
-
 function hex2(value: number): string {
-  return HEX2[value & 0xff]!;
+  return (value & 0xff).toString(16).toUpperCase().padStart(2, '0');
 }
 
-function formatRecord(type: number, addressSize: number, address: number, data: Uint8Array): string {
+function writeRecord(out: AsciiWriter, type: number, addressSize: number, address: number, data: Uint8Array): void {
   const count = addressSize + data.length + CHECKSUM_SIZE;
+  out.reserve(2 + 2 * (count + 1) + 1);
+  out.char(LETTER_S);
+  out.char(DIGIT_0 + type);
+  out.byte(count);
   let sum = count;
-  let text = 'S' + String(type) + hex2(count);
   for (let shift = addressSize - 1; shift >= 0; shift--) {
     const byte = Math.floor(address / 2 ** (8 * shift)) & 0xff;
-    text += HEX2[byte]!;
+    out.byte(byte);
     sum += byte;
   }
-  // At most 255 bytes: a bounded concatenation per record, joined once at the end.
-  for (const byte of data) {
-    text += HEX2[byte]!;
+  for (let i = 0; i < data.length; i++) {
+    const byte = data[i]!;
+    out.byte(byte);
     sum += byte;
   }
-  return text + hex2(~sum);
+  out.byte(~sum);
+  out.char(NEWLINE);
 }
 
 function isWhitespace(code: number): boolean {
@@ -347,5 +349,46 @@ class RunCollector {
       source: `${this.source} ${lines}`,
     });
     this.runAddress = -1;
+  }
+}
+
+/** Upper-case hex digits as character codes. */
+const HEX_DIGITS = new TextEncoder().encode('0123456789ABCDEF');
+const NEWLINE = 0x0a;
+
+/**
+ * Builds ASCII output in one growing byte buffer: linear in the output size
+ * and light on the garbage collector, where a string per record joined at
+ * the end is not, for images of tens of MiB.
+ */
+class AsciiWriter {
+  private buffer: Uint8Array;
+  private length = 0;
+
+  constructor(estimate: number) {
+    this.buffer = new Uint8Array(Math.max(estimate, 64));
+  }
+
+  /** Makes room for `n` more characters. */
+  reserve(n: number): void {
+    if (this.length + n <= this.buffer.length) return;
+    const bigger = new Uint8Array(Math.max(this.buffer.length * 2, this.length + n));
+    bigger.set(this.buffer.subarray(0, this.length));
+    this.buffer = bigger;
+  }
+
+  /** Appends one character code; room must have been reserved. */
+  char(code: number): void {
+    this.buffer[this.length++] = code;
+  }
+
+  /** Appends a byte as two hex digits; room must have been reserved. */
+  byte(value: number): void {
+    this.buffer[this.length++] = HEX_DIGITS[(value >>> 4) & 0xf]!;
+    this.buffer[this.length++] = HEX_DIGITS[value & 0xf]!;
+  }
+
+  toString(): string {
+    return new TextDecoder().decode(this.buffer.subarray(0, this.length));
   }
 }
