@@ -13,16 +13,18 @@
  */
 #include <stdint.h>
 
-/* One call of a batch: 8 words, see lib/algo/sequencer.ts. */
+/* One entry of a batch: 8 words, layout shared with lib/algo/sequencer.ts. */
 struct call {
     uint32_t fn;       /* entry address | 1 */
     uint32_t arg[4];   /* r0-r3 */
     uint32_t expect;   /* result that means success */
-    uint32_t flags;    /* bit 0: do not compare (collect only) */
-    uint32_t result;   /* written back */
+    uint32_t flags;    /* FLAG_* | repeat count << 16 (0 = once) */
+    uint32_t result;   /* last result, written back */
 };
 
-#define FLAG_COLLECT 1u
+#define FLAG_COLLECT 1u        /* keep the result, do not compare it */
+#define FLAG_STRIDE 2u         /* between repeats: arg0 += arg1, arg2 += arg1 */
+#define FLAG_EXPECT_STRIDE 4u  /* between repeats: expect += arg1 (Verify returns adr + sz) */
 #define STATUS_OK 0u
 #define STATUS_FAILED 1u
 #define STATUS_STACK 2u
@@ -36,26 +38,34 @@ static inline void set_static_base(uint32_t sb)
 }
 
 /*
- * Runs `count` calls from `table`, stopping at the first one whose result is
- * not its `expect` (unless collected) or after which the stack canary word at
- * `canary` has changed. Returns: r0 = calls completed, r1 = status.
- * R9 is set to `sb` before each call: a RWPI algorithm relies on it and a
- * misbehaving one may have clobbered it.
+ * Runs the `count` entries of `table`, each `repeat` times with its arguments
+ * striding in place, so that one entry can program a whole buffer page by page.
+ * Stops at the first result that is not `expect` (unless collected) or when the
+ * stack canary word at `canary` has changed; the failing entry then holds the
+ * arguments of the failing call and its result.
+ * Returns r0 = entries completed, r1 = status (STATUS_*).
+ * R9 is set to `sb` before every call: a RWPI algorithm relies on it.
  */
-struct pair { uint32_t done; uint32_t status; };
-
 __attribute__((used, noinline)) uint64_t rsp_seq_run(struct call *table, uint32_t count, uint32_t sb, volatile uint32_t *canary)
 {
     uint32_t i;
     uint32_t status = STATUS_OK;
     for (i = 0; i < count; i++) {
         struct call *c = &table[i];
-        set_static_base(sb);
-        uint32_t r = ((routine)c->fn)(c->arg[0], c->arg[1], c->arg[2], c->arg[3]);
-        c->result = r;
-        if (*canary != CANARY) { status = STATUS_STACK; break; }
-        if (!(c->flags & FLAG_COLLECT) && r != c->expect) { status = STATUS_FAILED; i++; break; }
+        uint32_t repeat = c->flags >> 16;
+        if (repeat == 0) repeat = 1;
+        for (;;) {
+            set_static_base(sb);
+            uint32_t r = ((routine)c->fn)(c->arg[0], c->arg[1], c->arg[2], c->arg[3]);
+            c->result = r;
+            if (*canary != CANARY) { status = STATUS_STACK; goto out; }
+            if (!(c->flags & FLAG_COLLECT) && r != c->expect) { status = STATUS_FAILED; goto out; }
+            if (--repeat == 0) break;
+            if (c->flags & FLAG_STRIDE) { c->arg[0] += c->arg[1]; c->arg[2] += c->arg[1]; }
+            if (c->flags & FLAG_EXPECT_STRIDE) c->expect += c->arg[1];
+        }
     }
+out:
     return (uint64_t)i | ((uint64_t)status << 32);
 }
 

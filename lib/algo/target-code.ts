@@ -3,16 +3,16 @@
 // ARMv6-M code (v8-M extras separate), position independent.
 
 /** Machine code of the on-target helpers, loaded at any 4-byte aligned RAM address. */
-export const TARGET_CODE: Uint8Array = Uint8Array.from(Buffer.from('q7795/C1zkYXAAQAACUAtYKwAJEBkwCbnUIB0QAhFuC5RiNo4mgeAKFoI2lgaLBHAZvgYRpoCkuaQg/RASKjaQE1E0II0WNpg0IF0BEAKAACsIC8uUbwvSA03OcCIfbn3sDewDC1wEP/JYoYkUIB0cBDML0MeAExREAsQKQA5FgACmBA8ucAAO/zEIDv8xSBACIJSxtoGwrbsgArA9AHSxpoACQcYHK2ACOD8xSIv/Nvj7/zT49wR5DtAOCU7QDgB0sbaBsK27IAKwHQBUsaYIHzFIi/82+PgPMQiHBHwEaQ7QDglO0A4HBH7/MKgO/zC4EAIoLzCoiC8wuIcEeA8wqIgfMLiHBH', 'base64'));
+export const TARGET_CODE: Uint8Array = Uint8Array.from(Buffer.from('q7795/C1zkYEAAAmALWEsAGRApIDkwGbnkIF0QAhMAAEsIC8uUbwvaVpLQwA0QE1ApuZRiNo4mgfAKFoI2lgaLhHA5vgYRpoEUuaQhzRASKjaRNCAtFiaYJCF9EBPQAtD9ACIaJoC0IF0OFoYGhRGIAYYGDhYFsH2tVjaZsYY2HW5wE2IDTG5wIhyOcBIcbn3sDewDC1wEP/JYoYkUIB0cBDML0MeAExREAsQKQA5FgACmBA8ucAAO/zEIDv8xSBACIJSxtoGwrbsgArA9AHSxpoACQcYHK2ACOD8xSIv/Nvj7/zT49wR5DtAOCU7QDgB0sbaBsK27IAKwHQBUsaYIHzFIi/82+PgPMQiHBHwEaQ7QDglO0A4HBH7/MKgO/zC4EAIoLzCoiC8wuIcEeA8wqIgfMLiHBH', 'base64'));
 
 /** Offsets of the routines in {@link TARGET_CODE} (Thumb bit clear). */
 export const TARGET_ENTRY = {
   trap: 0x0,
   seqRun: 0x4,
-  crc32: 0x64,
-  coreClean: 0x88,
-  coreRestore: 0xc0,
-  splimClear: 0xea,
-  splimRestore: 0xfe,
-  nop: 0xe8,
+  crc32: 0x94,
+  coreClean: 0xb8,
+  coreRestore: 0xf0,
+  splimClear: 0x11a,
+  splimRestore: 0x12e,
+  nop: 0x118,
 } as const;

@@ -1,0 +1,524 @@
+/**
+ * Runs a flash algorithm's routines on the target through a {@link GdbClient}.
+ *
+ * A call is three round trips: one `G` (R0–R3, R9, SP, LR = trap | 1, PC,
+ * xPSR), one `c` that returns when the core halts on the return trap's
+ * breakpoint, one `g` to read R0 and check the PC. Batches of calls go through
+ * the on-target sequencer: one run for a whole buffer of pages.
+ *
+ * The target is borrowed, not owned: {@link AlgorithmRunner.close} puts back
+ * the registers, system registers and RAM the runner changed.
+ * @module
+ */
+import {
+  AlgorithmCallError,
+  AlgorithmFaultError,
+  AlgorithmTimeoutError,
+  RspflashError,
+  StackOverflowError,
+  TargetStateError,
+  hex32,
+} from '../errors.js';
+import { createDebug } from '../debug.js';
+import type { GdbClient } from '../gdb/client.js';
+import type { AlgorithmFunction, FlashAlgorithm } from './algorithm.js';
+import { planRamLayout, describeLayout, type LayoutOptions, type RamLayout, type RamRegion } from './layout.js';
+import { TARGET_CODE, TARGET_ENTRY } from './target-code.js';
+import { ENTRY_SIZE, SEQ_STATUS, STACK_CANARY, decodeEntry, decodeResults, encodeBatch, type BatchCall } from './sequencer.js';
+
+/** Thumb state bit of xPSR: Cortex-M executes Thumb only, and faults with it clear. */
+const XPSR_THUMB = 0x01000000;
+/** Exception number field of xPSR. */
+const IPSR_MASK = 0x1ff;
+/** Cortex-M CPUID register, to tell ARMv8-M Mainline (which has stack limit registers). */
+const CPUID = 0xe000ed00;
+/** Vector Table Offset Register. */
+const VTOR = 0xe000ed08;
+/** Part numbers (CPUID[15:4]) of ARMv8-M Mainline cores: Cortex-M33, M35P, M55, M85, M52. */
+const V8M_MAINLINE_PARTS = new Set([0xd21, 0xd31, 0xd22, 0xd23, 0xd24]);
+/** Time for our own helper routines (clean, restore, a CRC of a buffer), ms. */
+const HELPER_TIMEOUT_MS = 5000;
+
+const EXCEPTION_NAMES: Record<number, string> = {
+  2: 'NMI',
+  3: 'HardFault',
+  4: 'MemManage',
+  5: 'BusFault',
+  6: 'UsageFault',
+  7: 'SecureFault',
+  11: 'SVCall',
+  12: 'DebugMonitor',
+  14: 'PendSV',
+  15: 'SysTick',
+};
+
+/** Options of {@link AlgorithmRunner.create}. */
+export interface RunnerOptions extends LayoutOptions {
+  /** RAM the runner may use for code, stack and buffers. */
+  ram: RamRegion;
+  /** Save the RAM and registers it changes and put them back on close (default true). */
+  restore?: boolean;
+  /** Breakpoint type for the return trap (default `hw`, falling back to `sw`). */
+  breakpoint?: 'hw' | 'sw';
+  /** Stop at the HardFault handler instead of waiting for the timeout (default true). */
+  catchFaults?: boolean;
+  /** Check that the algorithm reads back as written after loading (default true). */
+  verifyLoad?: boolean;
+}
+
+/** Counters for benchmarks and tests. */
+export interface RunnerStats {
+  /** Algorithm routines called, each repeat counted. */
+  calls: number;
+  /** Runs of the target (a single call or one sequencer batch). */
+  runs: number;
+}
+
+interface SavedState {
+  registers: Record<string, number>;
+  ram: { start: number; data: Uint8Array }[];
+  system: { primask: number; control: number; mpu: number } | undefined;
+  splim: { msplim: number; psplim: number } | undefined;
+}
+
+function exceptionName(xpsr: number): string {
+  const n = xpsr & IPSR_MASK;
+  if (n === 0) return 'thread mode';
+  return EXCEPTION_NAMES[n] ?? (n >= 16 ? `IRQ ${n - 16}` : `exception ${n}`);
+}
+
+function formatCall(fn: string, args: readonly number[]): string {
+  return `${fn}(${args.map((a) => hex32(a)).join(', ')})`;
+}
+
+/**
+ * The algorithm loaded in target RAM, ready to be called.
+ *
+ * @example
+ * ```ts
+ * const runner = await AlgorithmRunner.create(gdb, algo, { ram: { start: 0x20000000, size: 0x20000 } });
+ * try {
+ *   await runner.call('Init', [algo.geometry.start, 0, FNC_ERASE]);
+ *   await runner.call('EraseSector', [algo.geometry.start]);
+ *   await runner.call('UnInit', [FNC_ERASE]);
+ * } finally {
+ *   await runner.close();
+ * }
+ * ```
+ */
+export class AlgorithmRunner {
+  readonly gdb: GdbClient;
+  readonly algorithm: FlashAlgorithm;
+  readonly layout: RamLayout;
+  readonly stats: RunnerStats = { calls: 0, runs: 0 };
+  readonly #log = createDebug('algo');
+  readonly #options: RunnerOptions;
+  #saved: SavedState | undefined;
+  #trapType: 'hw' | 'sw' = 'hw';
+  #faultHandler: number | undefined;
+  #v8m = false;
+  #closed = false;
+  #crcTableLoaded = false;
+  /** Set after a fault: the core is in an exception handler and further calls may lock it up. */
+  #faulted = false;
+
+  private constructor(gdb: GdbClient, algorithm: FlashAlgorithm, layout: RamLayout, options: RunnerOptions) {
+    this.gdb = gdb;
+    this.algorithm = algorithm;
+    this.layout = layout;
+    this.#options = options;
+  }
+
+  /**
+   * Plans the RAM layout, saves what it will overwrite, loads the helpers and
+   * the algorithm, sets the return-trap breakpoint and cleans the core
+   * (PRIMASK = 1, CONTROL = 0, MPU off, stack limits 0 on ARMv8-M).
+   */
+  static async create(gdb: GdbClient, algorithm: FlashAlgorithm, options: RunnerOptions): Promise<AlgorithmRunner> {
+    if (gdb.state !== 'halted') throw new TargetStateError('The core must be halted to load a flash algorithm');
+    const layout = planRamLayout(algorithm, options.ram, options);
+    const runner = new AlgorithmRunner(gdb, algorithm, layout, options);
+    runner.#log(describeLayout(layout));
+    try {
+      await runner.#setUp();
+    } catch (err) {
+      await runner.close().catch(() => undefined);
+      throw err;
+    }
+    return runner;
+  }
+
+  /** Whether the algorithm has a routine. */
+  has(fn: AlgorithmFunction): boolean {
+    return this.algorithm.functions[fn] !== undefined;
+  }
+
+  /** Absolute entry address of a routine. */
+  entry(fn: AlgorithmFunction): number {
+    const offset = this.algorithm.functions[fn];
+    if (offset === undefined) throw new TargetStateError(`The flash algorithm '${this.algorithm.name}' has no ${fn} routine`);
+    return this.layout.algorithm + offset;
+  }
+
+  async #setUp(): Promise<void> {
+    const gdb = this.gdb;
+    const restore = this.#options.restore !== false;
+    const saved: SavedState = { registers: {}, ram: [], system: undefined, splim: undefined };
+    if (restore) {
+      saved.registers = await gdb.readCoreRegisters();
+      for (const span of this.layout.used) saved.ram.push({ start: span.start, data: await gdb.readMemory(span.start, span.end - span.start) });
+    }
+    this.#saved = saved;
+
+    // Code first, then the algorithm with its ZI zeroed, then the stack canary.
+    const relocated = new Uint8Array(this.algorithm.blob);
+    const view = new DataView(relocated.buffer);
+    for (const off of this.algorithm.relocations) view.setUint32(off, (view.getUint32(off, true) + this.layout.algorithm) >>> 0, true);
+    await gdb.writeMemory(this.layout.helpers, TARGET_CODE);
+    await gdb.writeMemory(this.layout.algorithm, relocated);
+    await gdb.writeMemory(this.layout.stackBottom, u32(STACK_CANARY));
+    if (this.#options.verifyLoad !== false) {
+      const back = await gdb.readMemory(this.layout.algorithm, relocated.length);
+      const bad = back.findIndex((b, i) => b !== relocated[i]);
+      if (bad >= 0) {
+        throw new RspflashError(
+          'RSPFLASH_LOAD_MISMATCH',
+          `The flash algorithm did not read back as written at ${hex32(this.layout.algorithm + bad)}: is ${hex32(this.layout.region.start)} really RAM?`,
+          { hint: 'Check --ram: it must be writable, executable RAM that nothing else uses while flashing.' },
+        );
+      }
+    }
+
+    // Return-trap breakpoint: hardware if the server has it (no write to RAM), software otherwise.
+    this.#trapType = this.#options.breakpoint ?? 'hw';
+    try {
+      await gdb.insertBreakpoint(this.layout.trap, this.#trapType);
+    } catch (err) {
+      if (this.#options.breakpoint !== undefined) throw err;
+      this.#trapType = 'sw';
+      await gdb.insertBreakpoint(this.layout.trap, 'sw');
+    }
+    if (this.#options.catchFaults !== false) await this.#catchFaults();
+
+    const cpuid = await this.#readWord(CPUID);
+    this.#v8m = cpuid !== undefined && V8M_MAINLINE_PARTS.has((cpuid >>> 4) & 0xfff);
+    const clean = await this.#callHelper('core clean', TARGET_ENTRY.coreClean, []);
+    saved.system = { primask: clean.r0!, control: clean.r1!, mpu: clean.r2! };
+    if (this.#v8m) {
+      const splim = await this.#callHelper('stack limit clear', TARGET_ENTRY.splimClear, []);
+      saved.splim = { msplim: splim.r0!, psplim: splim.r1! };
+    }
+    this.#log(`core cleaned (cpuid ${cpuid === undefined ? 'unreadable' : hex32(cpuid)}, v8-M mainline ${this.#v8m}); saved ${JSON.stringify(saved.system)}`);
+  }
+
+  /** Puts a breakpoint on the HardFault handler named by the vector table, so a fault stops the core at once. */
+  async #catchFaults(): Promise<void> {
+    const vtor = (await this.#readWord(VTOR)) ?? 0;
+    const vector = await this.#readWord(vtor + 0x0c);
+    if (vector === undefined || (vector & 1) === 0 || vector === 0xffffffff) {
+      this.#log(`no usable HardFault vector at ${hex32(vtor + 0x0c)}; faults are caught by the timeout`);
+      return;
+    }
+    const handler = vector & ~1;
+    try {
+      await this.gdb.insertBreakpoint(handler, 'hw');
+      this.#faultHandler = handler;
+    } catch {
+      this.#log(`could not set a breakpoint on the HardFault handler at ${hex32(handler)}`);
+    }
+  }
+
+  async #readWord(address: number): Promise<number | undefined> {
+    try {
+      const bytes = await this.gdb.readMemory(address, 4);
+      return new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
+    } catch (err) {
+      if (err instanceof RspflashError && err.code === 'RSPFLASH_SERVER_ERROR') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Calls routine `fn` with `args` (R0–R3) and resolves with R0. Does not
+   * interpret the result: see {@link callChecked}.
+   */
+  async call(fn: AlgorithmFunction, args: readonly number[], timeoutMs?: number): Promise<number> {
+    const regs = await this.#run(fn, this.entry(fn), args, timeoutMs ?? this.#timeoutFor(fn));
+    this.stats.calls++;
+    return regs.r0!;
+  }
+
+  /**
+   * Calls `fn` and throws {@link AlgorithmCallError} unless it returns the
+   * success value (0, or `adr + sz` for Verify).
+   */
+  async callChecked(fn: AlgorithmFunction, args: readonly number[], timeoutMs?: number): Promise<number> {
+    const result = await this.call(fn, args, timeoutMs);
+    const expected = successValue(fn, args);
+    if (expected !== undefined && result !== expected) {
+      throw new AlgorithmCallError(describeFailure(fn, args, result), fn, args, result);
+    }
+    return result;
+  }
+
+  /** Default timeout for a routine, from the algorithm's own figures. */
+  #timeoutFor(fn: AlgorithmFunction): number {
+    const t = this.algorithm.timeouts;
+    switch (fn) {
+      case 'Init':
+      case 'UnInit':
+        return t.init;
+      case 'EraseSector':
+      case 'Erase':
+        return t.eraseSector;
+      case 'EraseChip':
+        return t.eraseChip;
+      default:
+        return Math.max(t.programPage, 1000);
+    }
+  }
+
+  /** Timeout for a batch: the sum of its calls' timeouts (a batch is no faster to fail than its calls). */
+  batchTimeout(calls: readonly BatchCall[]): number {
+    let total = HELPER_TIMEOUT_MS;
+    for (const c of calls) {
+      const fn = (c.fn in this.algorithm.functions ? c.fn : 'ProgramPage') as AlgorithmFunction;
+      total += this.#timeoutFor(fn) * (c.repeat ?? 1);
+    }
+    return total;
+  }
+
+  /**
+   * Writes `data` into transfer buffer `slot` (at `offset`), optionally
+   * followed directly by a batch table, in one memory write.
+   */
+  async writeBuffer(slot: number, data: Uint8Array, offset = 0, table?: Uint8Array): Promise<void> {
+    const buffer = this.#slot(slot);
+    if (offset + data.length > buffer.size) throw new RangeError(`buffer ${slot} holds ${buffer.size} bytes, not ${offset + data.length}`);
+    if (table && offset + data.length === buffer.size) {
+      const joined = new Uint8Array(data.length + table.length);
+      joined.set(data);
+      joined.set(table, data.length);
+      await this.gdb.writeMemory(buffer.address + offset, joined);
+      return;
+    }
+    if (data.length > 0) await this.gdb.writeMemory(buffer.address + offset, data);
+    if (table) await this.gdb.writeMemory(buffer.table, table);
+  }
+
+  /** Address and size of transfer buffer `slot`. */
+  buffer(slot: number): { address: number; size: number } {
+    const b = this.#slot(slot);
+    return { address: b.address, size: b.size };
+  }
+
+  #slot(slot: number) {
+    const buffer = this.layout.buffers[slot];
+    if (!buffer) throw new RangeError(`no buffer ${slot} (layout has ${this.layout.buffers.length})`);
+    return buffer;
+  }
+
+  /**
+   * Runs `calls` through the on-target sequencer in one run. The table goes to
+   * buffer `slot`'s table area unless `tableWritten` (the caller already wrote
+   * it with {@link writeBuffer}). Resolves with each call's last result; throws
+   * {@link AlgorithmCallError} for the first failing call (its arguments as
+   * made), {@link StackOverflowError}, or a fault/timeout error.
+   */
+  async batch(slot: number, calls: readonly BatchCall[], options: { tableWritten?: boolean; timeoutMs?: number } = {}): Promise<number[]> {
+    const buffer = this.#slot(slot);
+    if (calls.length === 0) return [];
+    if (calls.length > buffer.tableEntries) throw new RangeError(`batch of ${calls.length} calls exceeds the table (${buffer.tableEntries})`);
+    if (!options.tableWritten) await this.gdb.writeMemory(buffer.table, encodeBatch(calls));
+    const label = calls.length === 1 ? calls[0]!.fn : `batch of ${calls.length}`;
+    const args = [buffer.table, calls.length, this.layout.staticBase ?? 0, this.layout.stackBottom];
+    const regs = await this.#run(label, this.layout.helpers + TARGET_ENTRY.seqRun, args, options.timeoutMs ?? this.batchTimeout(calls));
+    const done = regs.r0!;
+    const status = regs.r1!;
+    const wantResults = calls.some((c) => c.collect);
+    if (status === SEQ_STATUS.ok && done === calls.length) {
+      this.stats.calls += calls.reduce((n, c) => n + (c.repeat ?? 1), 0);
+      if (!wantResults) return [];
+      return decodeResults(await this.gdb.readMemory(buffer.table, calls.length * ENTRY_SIZE));
+    }
+    const table = await this.gdb.readMemory(buffer.table, calls.length * ENTRY_SIZE);
+    const failing = calls[Math.min(done, calls.length - 1)]!;
+    const state = decodeEntry(table, Math.min(done, calls.length - 1));
+    const callArgs = state.args.slice(0, Math.max(1, failing.args.length));
+    if (status === SEQ_STATUS.stackOverflow) {
+      throw new StackOverflowError(
+        `${formatCall(failing.fn, callArgs)} overflowed its stack: the canary at ${hex32(this.layout.stackBottom)} was overwritten`,
+        failing.fn,
+      );
+    }
+    if (status !== SEQ_STATUS.failed) {
+      throw new RspflashError('RSPFLASH_ALGO_FAULT', `The sequencer returned an unknown status ${status} after ${done} calls`);
+    }
+    throw new AlgorithmCallError(describeFailure(failing.fn, callArgs, state.result, state.expect), failing.fn, callArgs, state.result);
+  }
+
+  /** CRC-32 (zlib convention) of target memory, computed on the target. */
+  async crc32(address: number, length: number): Promise<number> {
+    const [crc] = await this.crc32Many([{ address, length }]);
+    return crc!;
+  }
+
+  /** CRC-32 of several ranges in one run (uses buffer 0's table area). */
+  async crc32Many(ranges: readonly { address: number; length: number }[], slot = 0): Promise<number[]> {
+    await this.#loadCrcTable();
+    const entry = this.layout.helpers + TARGET_ENTRY.crc32;
+    const out: number[] = [];
+    const perBatch = this.#slot(slot).tableEntries;
+    for (let i = 0; i < ranges.length; i += perBatch) {
+      const calls: BatchCall[] = ranges.slice(i, i + perBatch).map((r) => ({
+        fn: 'crc32',
+        entry,
+        args: [0, r.address, r.length, this.layout.crcTable],
+        expect: 0,
+        collect: true,
+      }));
+      const timeoutMs = HELPER_TIMEOUT_MS + calls.reduce((n, c) => n + Math.ceil(c.args[2]! / 10_000), 0);
+      out.push(...(await this.batch(slot, calls, { timeoutMs })));
+    }
+    return out;
+  }
+
+  async #loadCrcTable(): Promise<void> {
+    if (this.#crcTableLoaded) return;
+    await this.gdb.writeMemory(this.layout.crcTable, crcTableBytes());
+    this.#crcTableLoaded = true;
+  }
+
+  /** Runs a helper of ours (not the algorithm's) and returns the core registers after it. */
+  async #callHelper(name: string, offset: number, args: readonly number[]): Promise<Record<string, number>> {
+    return this.#run(name, this.layout.helpers + offset, args, HELPER_TIMEOUT_MS);
+  }
+
+  /**
+   * The call itself: G, c, g. Returns the core registers at the trap.
+   * Faults, timeouts and stack overflows become typed errors; the core is
+   * always left halted.
+   */
+  async #run(fn: string, entry: number, args: readonly number[], timeoutMs: number): Promise<Record<string, number>> {
+    if (this.#closed) throw new TargetStateError('The algorithm runner is closed');
+    if (this.#faulted) {
+      throw new TargetStateError(
+        `The core is still in a fault handler after an earlier failure; reset the target before calling ${fn}`,
+        { hint: 'Reconnect with a reset (e.g. rspflash --reset), or reset from the debugger.' },
+      );
+    }
+    const values: Record<string, number> = {
+      r0: args[0] ?? 0,
+      r1: args[1] ?? 0,
+      r2: args[2] ?? 0,
+      r3: args[3] ?? 0,
+      sp: this.layout.stackTop,
+      lr: this.layout.trap | 1,
+      pc: entry,
+      xpsr: XPSR_THUMB,
+    };
+    if (this.layout.staticBase !== undefined) values.r9 = this.layout.staticBase;
+    await this.gdb.writeRegisters(values);
+    this.stats.runs++;
+    const { interrupted } = await this.gdb.continue({ timeoutMs });
+    const regs = await this.gdb.readCoreRegisters();
+    const pc = regs.pc;
+    const xpsr = regs.xpsr ?? 0;
+    if (!interrupted && pc === this.layout.trap) return regs;
+    const where = `PC ${pc === undefined ? '?' : hex32(pc)}, ${exceptionName(xpsr)}`;
+    if ((xpsr & IPSR_MASK) !== 0 || (pc !== undefined && pc === this.#faultHandler)) {
+      this.#faulted = true;
+      const lr = regs.lr === undefined ? '' : `, LR ${hex32(regs.lr)}`;
+      throw new AlgorithmFaultError(`${formatCall(fn, args)} faulted: the core stopped in ${where}${lr}`, fn, args, pc, xpsr);
+    }
+    if (interrupted) {
+      throw new AlgorithmTimeoutError(
+        `${formatCall(fn, args)} did not return within ${timeoutMs} ms; the core was halted at ${where}`,
+        fn,
+        args,
+        timeoutMs,
+        pc,
+      );
+    }
+    throw new AlgorithmFaultError(`${formatCall(fn, args)} stopped at ${where} instead of returning to the trap at ${hex32(this.layout.trap)}`, fn, args, pc, xpsr);
+  }
+
+  /**
+   * Puts back what the runner borrowed: system registers, stack limits, RAM,
+   * core registers, and removes its breakpoints. Safe to call twice.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    const gdb = this.gdb;
+    const saved = this.#saved;
+    const errors: unknown[] = [];
+    const attempt = async (what: () => Promise<unknown>) => {
+      try {
+        await what();
+      } catch (err) {
+        errors.push(err);
+      }
+    };
+    if (!gdb.closed && gdb.state === 'halted') {
+      if (saved && this.#options.restore !== false && !this.#faulted) {
+        if (saved.splim) await attempt(() => this.#callHelper('stack limit restore', TARGET_ENTRY.splimRestore, [saved.splim!.msplim, saved.splim!.psplim]));
+        if (saved.system) {
+          const s = saved.system;
+          await attempt(() => this.#callHelper('core restore', TARGET_ENTRY.coreRestore, [s.primask, s.control, s.mpu]));
+        }
+      }
+      await attempt(() => gdb.removeBreakpoint(this.layout.trap, this.#trapType));
+      if (this.#faultHandler !== undefined) await attempt(() => gdb.removeBreakpoint(this.#faultHandler!, 'hw'));
+      if (saved && this.#options.restore !== false) {
+        for (const span of saved.ram) await attempt(() => gdb.writeMemory(span.start, span.data));
+        if (Object.keys(saved.registers).length > 0) await attempt(() => gdb.writeRegisters(saved.registers));
+      }
+    }
+    this.#closed = true;
+    if (errors.length > 0) {
+      this.#log(`restoring the target failed: ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`);
+      throw errors[0];
+    }
+  }
+}
+
+/** The value a routine returns on success, or `undefined` when any value is fine. */
+export function successValue(fn: AlgorithmFunction | string, args: readonly number[]): number | undefined {
+  switch (fn) {
+    case 'Verify':
+      return ((args[0] ?? 0) + (args[1] ?? 0)) >>> 0;
+    case 'Read':
+      return args[1];
+    case 'CalcCRC':
+    case 'crc32':
+      return undefined;
+    default:
+      return 0;
+  }
+}
+
+function describeFailure(fn: string, args: readonly number[], result: number, expected?: number): string {
+  if (fn === 'Verify') {
+    return `${formatCall(fn, args)} found a difference at ${hex32(result)} (expected it to return ${hex32(expected ?? (args[0]! + args[1]!) >>> 0)})`;
+  }
+  if (fn === 'BlankCheck') return `${formatCall(fn, args)}: the range is not blank (returned ${hex32(result)})`;
+  return `${formatCall(fn, args)} failed: it returned ${result} (0x${result.toString(16)})`;
+}
+
+function u32(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value >>> 0, true);
+  return out;
+}
+
+/** The 256-entry CRC-32 table (poly 0xEDB88320) as little-endian words, for the target's `rsp_crc32`. */
+export function crcTableBytes(): Uint8Array {
+  const out = new Uint8Array(1024);
+  const view = new DataView(out.buffer);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    view.setUint32(n * 4, c >>> 0, true);
+  }
+  return out;
+}
