@@ -90,7 +90,7 @@ export function nameOf(el: Element): string {
   return el.localName ?? el.tagName;
 }
 
-const DECIMAL = /^[0-9]+$/;
+const DECIMAL = /^(?:0|[1-9][0-9]*)$/;
 const HEX = /^0[xX][0-9a-fA-F]+$/;
 const OCTAL = /^0[0-7]+$/;
 
