@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { FormatError, RspflashError } from '../../lib/errors.js';
+import { FormatError } from '../../lib/errors.js';
 import { createImage, type Image } from '../../lib/image/image.js';
 
 const hex2 = (n: number): string => (n & 0xff).toString(16).toUpperCase().padStart(2, '0');
@@ -61,11 +61,6 @@ export function expectSameImage(actual: Image, expected: Image): void {
   actual.segments.forEach((s, i) => {
     expect(Buffer.from(s.data).equals(Buffer.from(expected.segments[i]!.data)), `data of segment ${i} at 0x${s.address.toString(16)} differs`).toBe(true);
   });
-}
-
-/** True for the errors a parser may throw for bad input; anything else (TypeError, RangeError) is a bug. */
-export function isRspflashError(err: unknown): err is RspflashError {
-  return err instanceof RspflashError;
 }
 
 export const ADDRESS_SPACE_END = 0x1_0000_0000;
