@@ -245,6 +245,9 @@ export function decodeRunLength(data: Uint8Array): Uint8Array {
   return out;
 }
 
+/** `00`…`ff`, indexed by byte value (read-only after module load). */
+const BYTE_HEX: readonly string[] = Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >> 4]! + HEX_DIGITS[b & 0xf]!);
+
 /** Shortens a reply for an error's `reply` field. */
 function abbreviate(text: string, max = 256): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
@@ -256,10 +259,7 @@ function abbreviate(text: string, max = 256): string {
  */
 export function hexEncode(data: Uint8Array): string {
   let out = '';
-  for (let i = 0; i < data.length; i++) {
-    const b = data[i]!;
-    out += HEX_DIGITS[b >> 4]! + HEX_DIGITS[b & 0xf]!;
-  }
+  for (let i = 0; i < data.length; i++) out += BYTE_HEX[data[i]!]!;
   return out;
 }
 
