@@ -18,10 +18,11 @@
  * (after a `02`) the offset wraps to the start of the segment, as the spec says
  * (`SBA + ([DRLO + DRI] MOD 64K)`); in linear mode (after a `04`, and before
  * any extended address record) the address carries on into the next 64 KiB,
- * as the spec says (`(LBA + DRLO + DRI) MOD 4G`) and as objcopy, srec_cat and
- * Python's intelhex read it. Data that would run past `0xFFFFFFFF` is an error
- * rather than wrapping to address 0. The writer never emits a record that
- * crosses a 64 KiB boundary, so its output means the same to every reader.
+ * as the spec says (`(LBA + DRLO + DRI) MOD 4G`). Data that would run past
+ * `0xFFFFFFFF` is an error rather than wrapping to address 0. Not every tool
+ * reads these corner cases the same way (some carry on linearly in segment
+ * mode too), so the writer never emits a record that crosses a 64 KiB
+ * boundary: its output means the same to every reader.
  * @module
  */
 import { FormatError, UsageError, hex32 } from '../errors.js';

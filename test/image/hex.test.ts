@@ -23,6 +23,10 @@ describe('parseIntelHex: records', () => {
     expect(Array.from(image.segments[0]!.data.subarray(0, 4))).toEqual([0x21, 0x46, 0x01, 0x36]);
   });
 
+  it('reads the example of its TSDoc', () => {
+    expect(segmentsOf(hexToImage(':0400000001020304F2\n:00000001FF\n', 'inline'))).toEqual([{ address: 0, data: [1, 2, 3, 4] }]);
+  });
+
   it('reads a data record (00) at its 16-bit offset when no extended address record came before', () => {
     const image = hexToImage(file(ihex(0, 0x1234, [1, 2, 3]), IHEX_EOF), SOURCE);
     expect(segmentsOf(image)).toEqual([{ address: 0x1234, data: [1, 2, 3] }]);

@@ -26,6 +26,10 @@ describe('parseSrec: records', () => {
     expect(new TextDecoder().decode(image.segments[0]!.data.subarray(0x38, 0x38 + 12))).toBe('Hello world.');
   });
 
+  it('reads the example of its TSDoc', () => {
+    expect(segmentsOf(srecToImage('S107100001020304DE\nS9030000FC\n', 'inline'))).toEqual([{ address: 0x1000, data: [1, 2, 3, 4] }]);
+  });
+
   it('reads 16-, 24- and 32-bit data addresses (S1, S2, S3)', () => {
     const image = srecToImage(file(srec(1, 2, 0xfffe, [1]), srec(2, 3, 0xab_cdef, [2]), srec(3, 4, 0xffff_fffe, [3, 4]), S9), SOURCE);
     expect(segmentsOf(image)).toEqual([
