@@ -207,10 +207,15 @@ export function unescapeBinary(data: Uint8Array): Uint8Array {
  * Like GDB's `read_frame`, a count byte from 30 to 255 is accepted (the manual
  * only sends 32–126 without `#`/`$`, but GDB tolerates the rest).
  *
+ * Each `*` pair can stand for up to 226 bytes, so a hostile payload expands
+ * about 75-fold; pass `maxLength` to refuse more output than you will accept.
+ *
+ * @param maxLength - largest decoded length accepted, default unlimited
  * @throws {@link ProtocolError} for `*` with nothing before it, `*` as the last
- * byte, or a count byte below 30 (zero or negative repeats).
+ * byte, a count byte below 30 (zero or negative repeats), or output longer
+ * than `maxLength`.
  */
-export function decodeRunLength(data: Uint8Array): Uint8Array {
+export function decodeRunLength(data: Uint8Array, maxLength = Infinity): Uint8Array {
   const first = data.indexOf(STAR);
   if (first < 0) return data.slice();
   // Exact output size first, so the copy below never reallocates.
@@ -228,6 +233,9 @@ export function decodeRunLength(data: Uint8Array): Uint8Array {
     }
     size += count - RLE_BIAS;
     i++;
+  }
+  if (size > maxLength) {
+    throw new ProtocolError(`Run-length encoded reply expands to ${size} bytes, more than the ${maxLength} accepted`);
   }
   const out = new Uint8Array(size);
   out.set(data.subarray(0, first), 0);

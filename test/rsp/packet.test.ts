@@ -206,6 +206,13 @@ describe('run-length decoding', () => {
     expect(decodeRunLength(Uint8Array.of(0x30, 0x2a, 30))).toEqual(Uint8Array.of(0x30, 0x30));
   });
 
+  it('refuses to expand beyond maxLength when one is given', () => {
+    const bomb = text('a*\xff'.repeat(100));
+    expect(decodeRunLength(bomb).length).toBe(100 * (1 + 0xff - 29));
+    expect(() => decodeRunLength(bomb, 1000)).toThrow(/more than the 1000 accepted/);
+    expect(decodeRunLength(text('0* '), 4)).toEqual(text('0000'));
+  });
+
   it('decodes anything a rule-abiding encoder produces', () => {
     const runs = fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 300 })), { maxLength: 20 });
     fc.assert(
