@@ -7,7 +7,7 @@
  *               ├─ algorithm blob (code, RW data, ZI)                   (unless it has a fixed address)
  *   1 KiB align ├─ CRC table (1 KiB)                                    data pages
  *               ├─ stack (canary word at its bottom, grows down)
- *               └─ buffers × N, each: data (multiple of the page size) + batch table
+ *               └─ buffers × N, each: batch-table area + data (a multiple of the page size)
  * ```
  *
  * Code and data sit on separate 1 KiB pages: QEMU treats stores into a page it
@@ -33,16 +33,21 @@ export interface LayoutOptions {
   bufferSize?: number;
   /** Number of buffers (default 2, at least 1). */
   buffers?: number;
-  /** Batch-table entries per buffer (default 64). */
+  /** Batch-table entries per buffer (default 256). */
   tableEntries?: number;
 }
 
-/** One transfer buffer and the batch table that follows it. */
+/**
+ * One transfer buffer and the batch-table area right before it: a table of n
+ * entries is written to end exactly where the data starts, so one memory write
+ * carries both.
+ */
 export interface BufferSlot {
+  /** First data byte. */
   readonly address: number;
   readonly size: number;
-  /** Address of the batch table right after the data, so one write carries both. */
-  readonly table: number;
+  /** Start of the table area (`address - tableEntries * ENTRY_SIZE`). */
+  readonly tableArea: number;
   readonly tableEntries: number;
 }
 
@@ -87,7 +92,7 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
   const pageSize = algo.geometry.pageSize;
   const stackSize = alignUp(options.stackSize ?? algo.stackSize ?? DEFAULT_STACK, 8);
   const bufferCount = Math.max(1, options.buffers ?? 2);
-  const tableEntries = options.tableEntries ?? 64;
+  const tableEntries = options.tableEntries ?? 256;
   const tableBytes = tableEntries * ENTRY_SIZE;
   if (region.start % 4 !== 0) throw new RamLayoutError(`RAM region start ${hex32(region.start)} is not 4-byte aligned`);
 
@@ -135,8 +140,8 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
   const buffers: BufferSlot[] = [];
   let at = buffersStart;
   for (let i = 0; i < bufferCount; i++) {
-    buffers.push({ address: at, size: bufferSize, table: at + bufferSize, tableEntries });
-    at = alignUp(at + bufferSize + tableBytes, 8);
+    buffers.push({ address: at + tableBytes, size: bufferSize, tableArea: at, tableEntries });
+    at = alignUp(at + tableBytes + bufferSize, 8);
   }
   const used = [{ start: helpers, end: at }];
   if (fixed !== undefined && (fixed >= regionEnd || fixed + algo.blob.length <= region.start)) {
@@ -162,7 +167,7 @@ export function describeLayout(layout: RamLayout): string {
     ['helpers', layout.helpers, TARGET_CODE.length],
     ['stack', layout.stackBottom, layout.stackTop - layout.stackBottom],
     ['crc table', layout.crcTable, CRC_TABLE_BYTES],
-    ...layout.buffers.map((b, i) => [`buffer ${i}`, b.address, b.size + b.tableEntries * ENTRY_SIZE] as const),
+    ...layout.buffers.map((b, i) => [`buffer ${i}`, b.tableArea, b.tableEntries * ENTRY_SIZE + b.size] as const),
   ] as const;
   return [
     `algorithm at ${hex32(layout.algorithm)}${layout.staticBase === undefined ? '' : `, static base ${hex32(layout.staticBase)}`}, trap ${hex32(layout.trap)}`,

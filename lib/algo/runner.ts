@@ -288,22 +288,11 @@ export class AlgorithmRunner {
     return total;
   }
 
-  /**
-   * Writes `data` into transfer buffer `slot` (at `offset`), optionally
-   * followed directly by a batch table, in one memory write.
-   */
-  async writeBuffer(slot: number, data: Uint8Array, offset = 0, table?: Uint8Array): Promise<void> {
+  /** Writes `data` into transfer buffer `slot` at `offset`. */
+  async writeBuffer(slot: number, data: Uint8Array, offset = 0): Promise<void> {
     const buffer = this.#slot(slot);
     if (offset + data.length > buffer.size) throw new RangeError(`buffer ${slot} holds ${buffer.size} bytes, not ${offset + data.length}`);
-    if (table && offset + data.length === buffer.size) {
-      const joined = new Uint8Array(data.length + table.length);
-      joined.set(data);
-      joined.set(table, data.length);
-      await this.gdb.writeMemory(buffer.address + offset, joined);
-      return;
-    }
-    if (data.length > 0) await this.gdb.writeMemory(buffer.address + offset, data);
-    if (table) await this.gdb.writeMemory(buffer.table, table);
+    await this.gdb.writeMemory(buffer.address + offset, data);
   }
 
   /** Address and size of transfer buffer `slot`. */
@@ -319,19 +308,27 @@ export class AlgorithmRunner {
   }
 
   /**
-   * Runs `calls` through the on-target sequencer in one run. The table goes to
-   * buffer `slot`'s table area unless `tableWritten` (the caller already wrote
-   * it with {@link writeBuffer}). Resolves with each call's last result; throws
-   * {@link AlgorithmCallError} for the first failing call (its arguments as
-   * made), {@link StackOverflowError}, or a fault/timeout error.
+   * Runs `calls` through the on-target sequencer in one run. With `data`, the
+   * batch table and the data go to buffer `slot` in one memory write (the table
+   * ends where the data starts). Resolves with each call's last result (only
+   * read back when some call collects); throws {@link AlgorithmCallError} for
+   * the first failing call (with its arguments as made),
+   * {@link StackOverflowError}, or a fault/timeout error.
    */
-  async batch(slot: number, calls: readonly BatchCall[], options: { tableWritten?: boolean; timeoutMs?: number } = {}): Promise<number[]> {
+  async batch(slot: number, calls: readonly BatchCall[], options: { data?: Uint8Array; timeoutMs?: number } = {}): Promise<number[]> {
     const buffer = this.#slot(slot);
     if (calls.length === 0) return [];
     if (calls.length > buffer.tableEntries) throw new RangeError(`batch of ${calls.length} calls exceeds the table (${buffer.tableEntries})`);
-    if (!options.tableWritten) await this.gdb.writeMemory(buffer.table, encodeBatch(calls));
+    const data = options.data ?? new Uint8Array(0);
+    if (data.length > buffer.size) throw new RangeError(`buffer ${slot} holds ${buffer.size} bytes, not ${data.length}`);
+    const table = encodeBatch(calls);
+    const tableAddress = buffer.address - table.length;
+    const payload = new Uint8Array(table.length + data.length);
+    payload.set(table);
+    payload.set(data, table.length);
+    await this.gdb.writeMemory(tableAddress, payload);
     const label = calls.length === 1 ? calls[0]!.fn : `batch of ${calls.length}`;
-    const args = [buffer.table, calls.length, this.layout.staticBase ?? 0, this.layout.stackBottom];
+    const args = [tableAddress, calls.length, this.layout.staticBase ?? 0, this.layout.stackBottom];
     const regs = await this.#run(label, this.layout.helpers + TARGET_ENTRY.seqRun, args, options.timeoutMs ?? this.batchTimeout(calls));
     const done = regs.r0!;
     const status = regs.r1!;
@@ -339,11 +336,11 @@ export class AlgorithmRunner {
     if (status === SEQ_STATUS.ok && done === calls.length) {
       this.stats.calls += calls.reduce((n, c) => n + (c.repeat ?? 1), 0);
       if (!wantResults) return [];
-      return decodeResults(await this.gdb.readMemory(buffer.table, calls.length * ENTRY_SIZE));
+      return decodeResults(await this.gdb.readMemory(tableAddress, table.length));
     }
-    const table = await this.gdb.readMemory(buffer.table, calls.length * ENTRY_SIZE);
+    const after = await this.gdb.readMemory(tableAddress, table.length);
     const failing = calls[Math.min(done, calls.length - 1)]!;
-    const state = decodeEntry(table, Math.min(done, calls.length - 1));
+    const state = decodeEntry(after, Math.min(done, calls.length - 1));
     const callArgs = state.args.slice(0, Math.max(1, failing.args.length));
     if (status === SEQ_STATUS.stackOverflow) {
       throw new StackOverflowError(
