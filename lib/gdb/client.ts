@@ -19,6 +19,7 @@ import {
 } from '../errors.js';
 import { createDebug } from '../debug.js';
 import { RspConnection, type ConnectionStats } from '../rsp/connection.js';
+export type { ConnectionStats };
 import { escapeBinary, fitEscaped, hexDecode, hexEncode, unescapeBinary } from '../rsp/packet.js';
 import { parseStopReply, type StopReply } from './stop.js';
 import { parseTargetXml, type RegisterInfo, type TargetDescription } from './target-xml.js';
@@ -67,7 +68,8 @@ export interface ContinueResult {
   interrupted: boolean;
 }
 
-const TEXT = new TextDecoder('latin1');
+/** Bytes → string, one char per byte (TextDecoder's 'latin1' is really windows-1252). */
+const TEXT = { decode: (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1') : '') };
 /** Room kept below PacketSize: QEMU's buffer holds PacketSize bytes including a NUL, so one byte less is the safe maximum. */
 const PACKET_SLACK = 1;
 /** Largest header of a memory packet: `X` + 8 hex digits + `,` + 8 hex digits + `:`. */

@@ -72,7 +72,8 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
-const latin1 = new TextDecoder('latin1');
+/** Bytes → string, one char per byte (TextDecoder's 'latin1' is really windows-1252 and remaps 0x80–0x9F). */
+const latin1 = { decode: (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1') : '') };
 
 /** Shows a payload for the debug log: printable ASCII as is, the rest as \xNN, long ones cut. */
 function showPayload(payload: Uint8Array, max = 300): string {

@@ -1,0 +1,733 @@
+/**
+ * Runs flash plans through an {@link AlgorithmRunner}: compare (skip
+ * unchanged sectors), keep, erase, program, verify — batched on the target,
+ * cancellable between batches, reporting progress as {@link FlashEvent}s.
+ * Never builds a packet: the runner and the client do the talking.
+ * @module
+ */
+import { crc32 } from 'node:zlib';
+import { AbortedError, RspflashError, UsageError, VerifyError, hex32 } from '../errors.js';
+import { createDebug } from '../debug.js';
+import type { GdbClient } from '../gdb/client.js';
+import type { ConnectionStats } from '../gdb/client.js';
+import { FNC_ERASE, FNC_PROGRAM, FNC_VERIFY, sectorAt, type FlashAlgorithm } from '../algo/algorithm.js';
+import { AlgorithmRunner, type RunnerOptions } from '../algo/runner.js';
+import type { BatchCall } from '../algo/sequencer.js';
+import type { RamRegion } from '../algo/layout.js';
+import { imageBytes, type Image } from '../image/image.js';
+import { planFlash, type ChipEraseMode, type FlashPlan, type PlannedSector } from './plan.js';
+import type { FlashEvent, FlashPhase, FlashReport, ProgressListener } from './progress.js';
+
+/** How programmed data is checked. `auto`: the algorithm's Verify if it has one, else CRC. */
+export type VerifyMode = 'auto' | 'algo' | 'crc' | 'read' | 'none';
+
+/** How unchanged sectors are found. `auto`: CRC when the flash is memory mapped, else the algorithm's Verify. */
+export type CompareMode = 'auto' | 'crc' | 'algo' | 'none';
+
+/** Options of {@link Flasher.create}. */
+export interface FlasherOptions extends Omit<RunnerOptions, 'ram'> {
+  /** RAM lent to the algorithm, its stack and buffers. */
+  ram: RamRegion;
+  /**
+   * Whether the flash can be read at its address while the algorithm owns it
+   * (internal flash, simulated NOR: yes; Alif OSPI: no). Decides how sectors
+   * are compared and kept. Default true.
+   */
+  memoryMapped?: boolean;
+  /** Clock argument for Init (CMSIS `clk`), default 0. */
+  clock?: number;
+}
+
+/** Options of {@link Flasher.program}. */
+export interface ProgramOptions {
+  verify?: VerifyMode;
+  /** Leave sectors that already hold the image alone (default true). */
+  skipUnchanged?: boolean;
+  /** Which comparison skip-unchanged uses. */
+  compare?: CompareMode;
+  /**
+   * Keep bytes of touched sectors that the image does not cover. Default: true
+   * when the flash can be read (memory mapped, or the algorithm has Read).
+   */
+  preserve?: boolean;
+  chipErase?: ChipEraseMode;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+interface Session {
+  fnc: number | undefined;
+  start: number;
+  emit: ProgressListener;
+  signal: AbortSignal | undefined;
+}
+
+type Counters = ConnectionStats & { runs: number };
+
+/** One page (or run of pages) to program, gathered into a buffer. */
+interface Chunk {
+  address: number;
+  data: Uint8Array;
+}
+
+/**
+ * Programs, erases, verifies and reads flash through a flash algorithm.
+ *
+ * @example
+ * ```ts
+ * const gdb = await GdbClient.connect({ port: 2331 });
+ * const algo = loadAlgorithm(readFileSync('Ensemble_IS25WX256.FLM'), 'Ensemble_IS25WX256.FLM');
+ * const flasher = await Flasher.create(gdb, algo, { ram: { start: 0x0, size: 0x40000 } });
+ * try {
+ *   const report = await flasher.program(image, { onProgress: (e) => console.log(e.type) });
+ * } finally {
+ *   await flasher.close();
+ *   await gdb.close();
+ * }
+ * ```
+ */
+export class Flasher {
+  readonly gdb: GdbClient;
+  readonly algorithm: FlashAlgorithm;
+  readonly runner: AlgorithmRunner;
+  readonly #options: FlasherOptions;
+  readonly #log = createDebug('flash');
+
+  private constructor(gdb: GdbClient, algorithm: FlashAlgorithm, runner: AlgorithmRunner, options: FlasherOptions) {
+    this.gdb = gdb;
+    this.algorithm = algorithm;
+    this.runner = runner;
+    this.#options = options;
+  }
+
+  /** Loads the algorithm into the RAM region and prepares the core. */
+  static async create(gdb: GdbClient, algorithm: FlashAlgorithm, options: FlasherOptions): Promise<Flasher> {
+    const ramEnd = options.ram.start + options.ram.size;
+    const g = algorithm.geometry;
+    if (options.ram.start < g.start + g.size && ramEnd > g.start) {
+      throw new UsageError(
+        `The RAM region ${hex32(options.ram.start)}..${hex32(ramEnd - 1)} overlaps the flash ${hex32(g.start)}..${hex32(g.start + g.size - 1)}`,
+        { hint: 'Pass a RAM region (--ram ADDR:SIZE) apart from the flash device.' },
+      );
+    }
+    const runner = await AlgorithmRunner.create(gdb, algorithm, options);
+    return new Flasher(gdb, algorithm, runner, options);
+  }
+
+  get #memoryMapped(): boolean {
+    return this.#options.memoryMapped ?? true;
+  }
+
+  /** The plan {@link program} would carry out, without touching the target. */
+  plan(image: Image, options: Pick<ProgramOptions, 'preserve' | 'chipErase'> = {}): FlashPlan {
+    const hasChip = this.runner.has('EraseChip');
+    if (options.chipErase === 'always' && !hasChip) {
+      throw new UsageError(`The flash algorithm '${this.algorithm.name}' has no EraseChip routine`);
+    }
+    const t = this.algorithm.timeouts;
+    // Keeping bytes needs a way to read them: memory-mapped flash or a Read routine.
+    const canRead = this.#memoryMapped || this.runner.has('Read');
+    const preserve = options.preserve ?? canRead;
+    if (preserve && !canRead) {
+      throw new UsageError(
+        `Cannot keep the bytes of partly covered sectors: the flash is not memory mapped and '${this.algorithm.name}' has no Read routine`,
+        { hint: 'Pass --no-preserve (preserve: false) to let the rest of each touched sector be erased.' },
+      );
+    }
+    return planFlash(image, this.algorithm.geometry, {
+      preserve,
+      chipErase: options.chipErase ?? 'auto',
+      // Worst-case timeouts as the estimate, the only figures an FLM gives; chip erase only if the algorithm has one.
+      estimate: hasChip ? { sectorEraseMs: t.eraseSector, chipEraseMs: t.eraseChip } : { sectorEraseMs: t.eraseSector },
+    });
+  }
+
+  /**
+   * Writes `image` to flash: plan, skip sectors that already hold it, keep the
+   * bytes of touched sectors the image does not cover, erase, program, verify.
+   * Resolves with a report; throws a typed error (and emits `failed`) otherwise.
+   */
+  async program(image: Image, options: ProgramOptions = {}): Promise<FlashReport> {
+    const plan = this.plan(image, options);
+    const session = this.#session(options);
+    const before = this.#counters();
+    session.emit({ type: 'plan', plan });
+    const verifyMode = this.#verifyMode(options.verify ?? 'auto');
+    try {
+      let sectors = [...plan.sectors];
+      let skipped = 0;
+      let skippedBytes = 0;
+      if ((options.skipUnchanged ?? true) && plan.erase.kind !== 'chip' && sectors.length > 0) {
+        const same = await this.#unchanged(sectors, options.compare ?? 'auto', session);
+        sectors = sectors.filter((s) => !same.has(s.address));
+        skipped = same.size;
+        skippedBytes = plan.sectors.filter((s) => same.has(s.address)).reduce((n, s) => n + s.size, 0);
+        session.emit({ type: 'skip', sectors: skipped, bytes: skippedBytes });
+        this.#log(`skip-unchanged: ${skipped} of ${plan.sectors.length} sectors already hold the image`);
+      }
+      const kept = await this.#keep(sectors, session);
+      if (plan.erase.kind === 'chip') await this.#eraseChip(session);
+      else await this.#eraseSectors(sectors, session);
+      const chunks = this.#chunks(sectors, kept);
+      await this.#programChunks(chunks, verifyMode === 'algo', session);
+      if (verifyMode === 'crc' || verifyMode === 'read') await this.#verifyChunks(chunks, verifyMode, session);
+      await this.#uninit(session);
+      const report: FlashReport = {
+        imageBytes: plan.totals.imageBytes,
+        sectorsTouched: plan.sectors.length,
+        sectorsSkipped: skipped,
+        sectorsErased: plan.erase.kind === 'chip' ? 0 : sectors.length,
+        chipErase: plan.erase.kind === 'chip',
+        pagesProgrammed: chunks.reduce((n, c) => n + c.data.length / this.algorithm.geometry.pageSize, 0),
+        bytesProgrammed: chunks.reduce((n, c) => n + c.data.length, 0),
+        bytesKept: kept.bytes,
+        verify: verifyMode,
+        ...this.#delta(before, session),
+      };
+      session.emit({ type: 'done', report });
+      return report;
+    } catch (err) {
+      await this.#failed(err, session);
+      throw err;
+    }
+  }
+
+  /**
+   * Erases the sectors that overlap `[address, address + length)`, or the
+   * whole device with `'chip'` (EraseChip, or every sector if it has none).
+   */
+  async erase(range: { address: number; length: number } | 'chip', options: Pick<ProgramOptions, 'signal' | 'onProgress'> = {}): Promise<FlashReport> {
+    const session = this.#session(options);
+    const before = this.#counters();
+    const g = this.algorithm.geometry;
+    try {
+      let sectors: PlannedSector[] = [];
+      let chip = false;
+      if (range === 'chip' && this.runner.has('EraseChip')) {
+        chip = true;
+        await this.#eraseChip(session);
+      } else {
+        const { address, length } = range === 'chip' ? { address: g.start, length: g.size } : range;
+        sectors = this.#sectorsIn(address, length);
+        await this.#eraseSectors(sectors, session);
+      }
+      await this.#uninit(session);
+      const report: FlashReport = {
+        imageBytes: 0,
+        sectorsTouched: sectors.length,
+        sectorsSkipped: 0,
+        sectorsErased: sectors.length,
+        chipErase: chip,
+        pagesProgrammed: 0,
+        bytesProgrammed: 0,
+        bytesKept: 0,
+        verify: 'none',
+        ...this.#delta(before, session),
+      };
+      session.emit({ type: 'done', report });
+      return report;
+    } catch (err) {
+      await this.#failed(err, session);
+      throw err;
+    }
+  }
+
+  /**
+   * Checks that flash holds `image`. Throws {@link VerifyError} naming the
+   * first differing address; resolves with a report otherwise.
+   */
+  async verify(image: Image, options: Pick<ProgramOptions, 'signal' | 'onProgress' | 'verify'> = {}): Promise<FlashReport> {
+    const plan = this.plan(image, { preserve: false, chipErase: 'never' });
+    const session = this.#session(options);
+    const before = this.#counters();
+    let mode = options.verify ?? 'auto';
+    if (mode === 'auto') mode = this.#memoryMapped ? 'crc' : 'algo';
+    if (mode === 'none') mode = 'crc';
+    try {
+      const chunks: Chunk[] = [];
+      for (const seg of image.segments) chunks.push({ address: seg.address, data: seg.data });
+      if (mode === 'algo') {
+        await this.#verifyWithAlgorithm(chunks, session);
+      } else {
+        await this.#verifyChunks(chunks, mode, session);
+      }
+      await this.#uninit(session);
+      const report: FlashReport = {
+        imageBytes: plan.totals.imageBytes,
+        sectorsTouched: plan.sectors.length,
+        sectorsSkipped: 0,
+        sectorsErased: 0,
+        chipErase: false,
+        pagesProgrammed: 0,
+        bytesProgrammed: 0,
+        bytesKept: 0,
+        verify: mode,
+        ...this.#delta(before, session),
+      };
+      session.emit({ type: 'done', report });
+      return report;
+    } catch (err) {
+      await this.#failed(err, session);
+      throw err;
+    }
+  }
+
+  /**
+   * Reads flash: directly when it is memory mapped, else through the
+   * algorithm's Read routine (SEGGER loaders have one).
+   */
+  async read(address: number, length: number): Promise<Uint8Array> {
+    if (this.#memoryMapped || !this.runner.has('Read')) {
+      if (!this.#memoryMapped) {
+        throw new UsageError(`The flash is not memory mapped and '${this.algorithm.name}' has no Read routine: it cannot be read`);
+      }
+      return this.gdb.readMemory(address, length);
+    }
+    const session = this.#session({});
+    const out = new Uint8Array(length);
+    const buffer = this.runner.buffer(0);
+    await this.#init(FNC_VERIFY, session);
+    for (let done = 0; done < length; done += buffer.size) {
+      const n = Math.min(buffer.size, length - done);
+      await this.runner.batch(0, [{ fn: 'Read', entry: this.runner.entry('Read'), args: [address + done, n, buffer.address], expect: n }]);
+      out.set(await this.gdb.readMemory(buffer.address, n), done);
+    }
+    await this.#uninit(session);
+    return out;
+  }
+
+  /** Whether `[address, address + length)` is blank (all erased value). */
+  async blankCheck(address: number, length: number): Promise<boolean> {
+    const erased = this.algorithm.geometry.erasedValue;
+    if (this.#memoryMapped) {
+      const crc = await this.runner.crc32(address, length);
+      return crc === crc32(new Uint8Array(length).fill(erased));
+    }
+    const session = this.#session({});
+    await this.#init(FNC_VERIFY, session);
+    const result = await this.runner.call('BlankCheck', [address, length, erased]);
+    await this.#uninit(session);
+    return result === 0;
+  }
+
+  /** Unloads: UnInit if still initialised, then the runner restores what it borrowed. */
+  async close(): Promise<void> {
+    await this.runner.close();
+  }
+
+  // ---------------------------------------------------------------------------
+
+  #session(options: Pick<ProgramOptions, 'signal' | 'onProgress'>): Session {
+    const listener = options.onProgress;
+    return {
+      fnc: undefined,
+      start: performance.now(),
+      emit: (event: FlashEvent) => listener?.(event),
+      signal: options.signal,
+    };
+  }
+
+  #counters(): Counters {
+    return { ...this.gdb.stats, runs: this.runner.stats.runs };
+  }
+
+  #delta(before: Counters, session: Session) {
+    const now = this.#counters();
+    return {
+      durationMs: Math.round(performance.now() - session.start),
+      bytesSent: now.bytesSent - before.bytesSent,
+      roundTrips: now.roundTrips - before.roundTrips,
+      targetRuns: now.runs - before.runs,
+    };
+  }
+
+  #verifyMode(mode: VerifyMode): FlashReport['verify'] {
+    if (mode === 'auto') return this.runner.has('Verify') ? 'algo' : this.#memoryMapped ? 'crc' : 'none';
+    if (mode === 'algo' && !this.runner.has('Verify')) {
+      throw new UsageError(`The flash algorithm '${this.algorithm.name}' has no Verify routine; use --verify crc or read`);
+    }
+    if ((mode === 'crc' || mode === 'read') && !this.#memoryMapped) {
+      throw new UsageError(`--verify ${mode} needs memory-mapped flash; this flash is read through the algorithm: use --verify algo`);
+    }
+    return mode;
+  }
+
+  #checkAbort(session: Session): void {
+    if (session.signal?.aborted) {
+      throw new AbortedError('Flashing was cancelled; the target is halted and the algorithm uninitialised', { cause: session.signal.reason });
+    }
+  }
+
+  async #init(fnc: number, session: Session): Promise<void> {
+    if (session.fnc === fnc) return;
+    await this.#uninit(session);
+    if (this.runner.has('Init')) {
+      await this.runner.callChecked('Init', [this.algorithm.geometry.start, this.#options.clock ?? 0, fnc]);
+    }
+    session.fnc = fnc;
+  }
+
+  async #uninit(session: Session): Promise<void> {
+    if (session.fnc === undefined) return;
+    const fnc = session.fnc;
+    session.fnc = undefined;
+    if (this.runner.has('UnInit')) await this.runner.callChecked('UnInit', [fnc]);
+  }
+
+  async #failed(err: unknown, session: Session): Promise<void> {
+    // UnInit still runs after a failed call or a cancellation, unless the core faulted (then it cannot run code).
+    if (!(err instanceof RspflashError && (err.code === 'RSPFLASH_ALGO_FAULT' || err.code === 'RSPFLASH_CONNECTION_CLOSED' || err.code === 'RSPFLASH_RSP_TIMEOUT'))) {
+      await this.#uninit(session).catch((e: unknown) => this.#log(`UnInit after failure failed too: ${String(e)}`));
+    }
+    session.emit({ type: 'failed', error: err instanceof Error ? err : new Error(String(err)) });
+  }
+
+  #phase(session: Session, phase: FlashPhase, total: number, unit: 'bytes' | 'sectors') {
+    const start = performance.now();
+    let done = 0;
+    session.emit({ type: 'phase-start', phase, total, unit });
+    return {
+      advance: (n: number) => {
+        done += n;
+        session.emit({ type: 'progress', phase, done, total, elapsedMs: Math.round(performance.now() - start) });
+      },
+      end: () => session.emit({ type: 'phase-end', phase, elapsedMs: Math.round(performance.now() - start) }),
+    };
+  }
+
+  /** Sectors overlapping a range, as plan entries without data. */
+  #sectorsIn(address: number, length: number): PlannedSector[] {
+    const g = this.algorithm.geometry;
+    const end = address + length;
+    if (length <= 0 || address < g.start || end > g.start + g.size) {
+      throw new UsageError(`Range ${hex32(address)}..${hex32(end - 1)} is not inside the flash ${hex32(g.start)}..${hex32(g.start + g.size - 1)}`);
+    }
+    const out: PlannedSector[] = [];
+    let at = address;
+    while (at < end) {
+      const s = sectorAt(g, at)!;
+      out.push({ ...s, ranges: [], data: new Uint8Array(0), keep: [], pages: [] });
+      at = s.address + s.size;
+    }
+    return out;
+  }
+
+  /**
+   * Which touched sectors already hold the image bytes: CRC-32 of each
+   * image-covered range computed on the target against the host's, or the
+   * algorithm's Verify on the image data when the flash is not memory mapped.
+   */
+  async #unchanged(sectors: readonly PlannedSector[], mode: CompareMode, session: Session): Promise<Set<string | number>> {
+    if (mode === 'none') return new Set();
+    const useCrc = mode === 'crc' || (mode === 'auto' && this.#memoryMapped);
+    if (!useCrc && !this.runner.has('Verify')) return new Set();
+    const ranges = sectors.flatMap((s) => s.ranges.map((r) => ({ sector: s, address: s.address + r.offset, data: s.data.subarray(r.offset, r.offset + r.length) })));
+    const totalBytes = ranges.reduce((n, r) => n + r.data.length, 0);
+    const phase = this.#phase(session, 'compare', totalBytes, 'bytes');
+    const differs = new Set<number>();
+    if (useCrc) {
+      const perRun = this.runner.layout.buffers[0]!.tableEntries;
+      for (let i = 0; i < ranges.length; i += perRun) {
+        this.#checkAbort(session);
+        const group = ranges.slice(i, i + perRun);
+        const crcs = await this.runner.crc32Many(group.map((r) => ({ address: r.address, length: r.data.length })));
+        group.forEach((r, j) => {
+          if (crcs[j] !== crc32(r.data)) differs.add(r.sector.address);
+        });
+        phase.advance(group.reduce((n, r) => n + r.data.length, 0));
+      }
+    } else {
+      await this.#init(FNC_VERIFY, session);
+      const verify = this.runner.entry('Verify');
+      await this.#eachBuffer(
+        ranges.map((r) => ({ address: r.address, data: r.data, sector: r.sector })),
+        async (slot, items, buffer) => {
+          const results = await this.runner.batch(
+            slot,
+            items.map((it) => ({ fn: 'Verify', entry: verify, args: [it.address, it.data.length, buffer.address + it.offset], expect: 0, collect: true })),
+            { data: concat(items.map((it) => it.data)) },
+          );
+          items.forEach((it, j) => {
+            if (results[j] !== ((it.address + it.data.length) >>> 0)) differs.add(it.item.sector.address);
+          });
+          phase.advance(items.reduce((n, it) => n + it.data.length, 0));
+        },
+        session,
+      );
+    }
+    phase.end();
+    return new Set(sectors.filter((s) => !differs.has(s.address)).map((s) => s.address));
+  }
+
+  /** Reads the bytes of touched sectors that the image does not cover, to program them back after the erase. */
+  async #keep(sectors: readonly PlannedSector[], session: Session): Promise<{ bytes: number; content: Map<number, Uint8Array> }> {
+    const content = new Map<number, Uint8Array>();
+    const total = sectors.reduce((n, s) => n + s.keep.reduce((m, k) => m + k.length, 0), 0);
+    if (total === 0) return { bytes: 0, content };
+    const phase = this.#phase(session, 'read', total, 'bytes');
+    for (const sector of sectors) {
+      if (sector.keep.length === 0) continue;
+      this.#checkAbort(session);
+      const data = new Uint8Array(sector.data); // never write into the caller's image
+      for (const k of sector.keep) {
+        const bytes = this.#memoryMapped
+          ? await this.gdb.readMemory(sector.address + k.offset, k.length)
+          : await this.read(sector.address + k.offset, k.length);
+        data.set(bytes, k.offset);
+        phase.advance(k.length);
+      }
+      content.set(sector.address, data);
+    }
+    phase.end();
+    return { bytes: total, content };
+  }
+
+  async #eraseChip(session: Session): Promise<void> {
+    this.#checkAbort(session);
+    const phase = this.#phase(session, 'erase', this.algorithm.geometry.size, 'bytes');
+    await this.#init(FNC_ERASE, session);
+    await this.runner.callChecked('EraseChip', []);
+    phase.advance(this.algorithm.geometry.size);
+    phase.end();
+  }
+
+  /** Erases sectors in batches of runs of equal, adjacent sectors (EraseSector, or SEGGER's multi-sector Erase). */
+  async #eraseSectors(sectors: readonly PlannedSector[], session: Session): Promise<void> {
+    if (sectors.length === 0) return;
+    const phase = this.#phase(session, 'erase', sectors.length, 'sectors');
+    await this.#init(FNC_ERASE, session);
+    const calls: BatchCall[] = [];
+    const counts: number[] = [];
+    const useMulti = !this.runner.has('EraseSector') && this.runner.has('Erase');
+    for (let i = 0; i < sectors.length; ) {
+      let j = i + 1;
+      while (j < sectors.length && sectors[j]!.address === sectors[j - 1]!.address + sectors[j - 1]!.size && sectors[j]!.size === sectors[i]!.size && j - i < 0xffff) j++;
+      const first = sectors[i]!;
+      if (useMulti) {
+        calls.push({ fn: 'Erase', entry: this.runner.entry('Erase'), args: [first.address, first.index, j - i], expect: 0 });
+      } else {
+        // EraseSector(adr) ignores r1, so r1 carries the stride for the sequencer.
+        calls.push({ fn: 'EraseSector', entry: this.runner.entry('EraseSector'), args: [first.address, first.size], expect: 0, repeat: j - i, stride: true });
+      }
+      counts.push(j - i);
+      i = j;
+    }
+    // Several runs per batch, but bounded so a cancellation or a timeout is noticed in reasonable time.
+    const maxSectorsPerRun = 256;
+    let batch: BatchCall[] = [];
+    let batchSectors = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      this.#checkAbort(session);
+      await this.runner.batch(0, batch);
+      phase.advance(batchSectors);
+      batch = [];
+      batchSectors = 0;
+    };
+    for (let k = 0; k < calls.length; k++) {
+      let call = calls[k]!;
+      let count = counts[k]!;
+      // Split long runs so that each batch stays within maxSectorsPerRun.
+      while (count > 0) {
+        const take = Math.min(count, maxSectorsPerRun - batchSectors);
+        const part: BatchCall =
+          call.fn === 'Erase'
+            ? { ...call, args: [call.args[0]!, call.args[1]!, take] }
+            : { ...call, repeat: take };
+        batch.push(part);
+        batchSectors += take;
+        count -= take;
+        const size = call.fn === 'Erase' ? this.#sectorSizeAt(call.args[0]!) : call.args[1]!;
+        call = call.fn === 'Erase' ? { ...call, args: [call.args[0]! + take * size, call.args[1]! + take, count] } : { ...call, args: [call.args[0]! + take * size, size] };
+        if (batchSectors >= maxSectorsPerRun || batch.length >= this.runner.layout.buffers[0]!.tableEntries) await flush();
+      }
+    }
+    await flush();
+    phase.end();
+  }
+
+  #sectorSizeAt(address: number): number {
+    return sectorAt(this.algorithm.geometry, address)!.size;
+  }
+
+  /** The pages to program, merged into runs of adjacent pages: what goes into the transfer buffers. */
+  #chunks(sectors: readonly PlannedSector[], kept: { content: Map<number, Uint8Array> }): Chunk[] {
+    const pageSize = this.algorithm.geometry.pageSize;
+    const chunks: Chunk[] = [];
+    for (const sector of sectors) {
+      const data = kept.content.get(sector.address) ?? sector.data;
+      let runStart = -1;
+      let runEnd = -1;
+      const flush = () => {
+        if (runStart >= 0) chunks.push({ address: sector.address + runStart, data: data.subarray(runStart, runEnd) });
+        runStart = -1;
+      };
+      for (const page of sector.pages) {
+        if (runStart >= 0 && page === runEnd) {
+          runEnd += pageSize;
+          continue;
+        }
+        flush();
+        runStart = page;
+        runEnd = page + pageSize;
+      }
+      flush();
+    }
+    return chunks;
+  }
+
+  /**
+   * Feeds chunks into transfer buffers (splitting chunks larger than a buffer)
+   * and calls `run` once per buffer-full with the items placed in it.
+   */
+  async #eachBuffer<T extends { address: number; data: Uint8Array }>(
+    items: readonly T[],
+    run: (slot: number, placed: { item: T; address: number; data: Uint8Array; offset: number }[], buffer: { address: number; size: number }) => Promise<void>,
+    session: Session,
+  ): Promise<void> {
+    const buffer = this.runner.buffer(0);
+    const maxEntries = this.runner.layout.buffers[0]!.tableEntries;
+    let placed: { item: T; address: number; data: Uint8Array; offset: number }[] = [];
+    let used = 0;
+    const flush = async () => {
+      if (placed.length === 0) return;
+      this.#checkAbort(session);
+      await run(0, placed, buffer);
+      placed = [];
+      used = 0;
+    };
+    for (const item of items) {
+      let offset = 0;
+      while (offset < item.data.length) {
+        if (used === buffer.size || placed.length === maxEntries) await flush();
+        const n = Math.min(item.data.length - offset, buffer.size - used);
+        placed.push({ item, address: item.address + offset, data: item.data.subarray(offset, offset + n), offset: used });
+        used += n;
+        offset += n;
+      }
+    }
+    await flush();
+  }
+
+  /** Programs the chunks; with `verify`, the algorithm's Verify checks each run right after, on the data already in RAM. */
+  async #programChunks(chunks: readonly Chunk[], verify: boolean, session: Session): Promise<void> {
+    if (chunks.length === 0) return;
+    const pageSize = this.algorithm.geometry.pageSize;
+    const total = chunks.reduce((n, c) => n + c.data.length, 0);
+    const phase = this.#phase(session, 'program', total, 'bytes');
+    await this.#init(FNC_PROGRAM, session);
+    const multi = this.runner.has('Program') ? this.runner.entry('Program') : undefined;
+    const programPage = this.runner.entry('ProgramPage');
+    const verifyEntry = verify ? this.runner.entry('Verify') : undefined;
+    await this.#eachBuffer(
+      chunks,
+      async (slot, placed, buffer) => {
+        const calls: BatchCall[] = [];
+        for (const p of placed) {
+          const at = buffer.address + p.offset;
+          if (multi !== undefined) calls.push({ fn: 'Program', entry: multi, args: [p.address, p.data.length, at], expect: 0 });
+          else calls.push({ fn: 'ProgramPage', entry: programPage, args: [p.address, pageSize, at], expect: 0, repeat: p.data.length / pageSize, stride: true });
+        }
+        if (verifyEntry !== undefined) {
+          for (const p of placed) {
+            const at = buffer.address + p.offset;
+            calls.push({ fn: 'Verify', entry: verifyEntry, args: [p.address, p.data.length, at], expect: (p.address + p.data.length) >>> 0 });
+          }
+        }
+        try {
+          await this.runner.batch(slot, calls, { data: concat(placed.map((p) => p.data)) });
+        } catch (err) {
+          if (err instanceof RspflashError && err.code === 'RSPFLASH_ALGO_FAILED' && (err as { fn?: string }).fn === 'Verify') {
+            const result = (err as unknown as { result: number }).result;
+            throw new VerifyError(`Verify after programming failed: flash differs from the image at ${hex32(result)}`, result, { cause: err });
+          }
+          throw err;
+        }
+        phase.advance(placed.reduce((n, p) => n + p.data.length, 0));
+      },
+      session,
+    );
+    phase.end();
+  }
+
+  /** Verify by CRC computed on the target (one value per chunk) or by reading everything back. */
+  async #verifyChunks(chunks: readonly Chunk[], mode: 'crc' | 'read' | 'algo', session: Session): Promise<void> {
+    if (mode === 'algo') return this.#verifyWithAlgorithm(chunks, session);
+    const total = chunks.reduce((n, c) => n + c.data.length, 0);
+    const phase = this.#phase(session, 'verify', total, 'bytes');
+    if (mode === 'crc') {
+      const perRun = this.runner.layout.buffers[0]!.tableEntries;
+      for (let i = 0; i < chunks.length; i += perRun) {
+        this.#checkAbort(session);
+        const group = chunks.slice(i, i + perRun);
+        const crcs = await this.runner.crc32Many(group.map((c) => ({ address: c.address, length: c.data.length })));
+        for (let j = 0; j < group.length; j++) {
+          const chunk = group[j]!;
+          if (crcs[j] !== crc32(chunk.data)) {
+            const back = await this.gdb.readMemory(chunk.address, chunk.data.length);
+            const at = chunk.address + Math.max(0, back.findIndex((b, k) => b !== chunk.data[k]));
+            throw new VerifyError(`Flash differs from the image at ${hex32(at)} (CRC-32 of ${hex32(chunk.address)}..${hex32(chunk.address + chunk.data.length - 1)} does not match)`, at);
+          }
+        }
+        phase.advance(group.reduce((n, c) => n + c.data.length, 0));
+      }
+    } else {
+      const step = 64 * 1024;
+      for (const chunk of chunks) {
+        for (let off = 0; off < chunk.data.length; off += step) {
+          this.#checkAbort(session);
+          const n = Math.min(step, chunk.data.length - off);
+          const back = await this.gdb.readMemory(chunk.address + off, n);
+          const bad = back.findIndex((b, k) => b !== chunk.data[off + k]);
+          if (bad >= 0) throw new VerifyError(`Flash differs from the image at ${hex32(chunk.address + off + bad)}`, chunk.address + off + bad);
+          phase.advance(n);
+        }
+      }
+    }
+    phase.end();
+  }
+
+  async #verifyWithAlgorithm(chunks: readonly Chunk[], session: Session): Promise<void> {
+    const total = chunks.reduce((n, c) => n + c.data.length, 0);
+    const phase = this.#phase(session, 'verify', total, 'bytes');
+    await this.#init(FNC_VERIFY, session);
+    const verify = this.runner.entry('Verify');
+    await this.#eachBuffer(
+      chunks,
+      async (slot, placed, buffer) => {
+        try {
+          await this.runner.batch(
+            slot,
+            placed.map((p) => ({ fn: 'Verify', entry: verify, args: [p.address, p.data.length, buffer.address + p.offset], expect: (p.address + p.data.length) >>> 0 })),
+            { data: concat(placed.map((p) => p.data)) },
+          );
+        } catch (err) {
+          if (err instanceof RspflashError && err.code === 'RSPFLASH_ALGO_FAILED') {
+            const result = (err as unknown as { result: number }).result;
+            throw new VerifyError(`Flash differs from the image at ${hex32(result)}`, result, { cause: err });
+          }
+          throw err;
+        }
+        phase.advance(placed.reduce((n, p) => n + p.data.length, 0));
+      },
+      session,
+    );
+    phase.end();
+  }
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Image bytes of `[address, address + length)` with the erased value in holes (re-exported for callers that verify by hand). */
+export function expectedBytes(image: Image, address: number, length: number, erasedValue: number): Uint8Array {
+  return imageBytes(image, address, length, erasedValue).data;
+}
