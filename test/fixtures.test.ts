@@ -8,6 +8,7 @@
 import { crc32 } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseDocument } from 'yaml';
 import { gdbReadMemory, gdbRun, parseGdbRegisters } from './helpers/gdb-multiarch.js';
 import {
   FIXTURES,
@@ -75,6 +76,58 @@ function writeBytes(address: number, data: Uint8Array): string[] {
   }
   return cmds;
 }
+
+describe('fixture files (host only)', () => {
+  test('nor-sim.yaml matches nor-sim.flm: blob, entry offsets with Thumb bit, geometry, memory map tags', () => {
+    const info = readFixtureJson(FIXTURES.norSimJson);
+    const doc = parseDocument(readFileSync(FIXTURES.norSimYaml, 'utf8'));
+    expect(doc.errors).toEqual([]);
+    const tags = (doc.getIn(['variants', 0, 'memory_map']) as { items: { tag?: string }[] }).items.map((i) => i.tag);
+    expect(tags).toEqual(['!Ram', '!Nvm']);
+    const algo = (doc.toJS() as { flash_algorithms: Record<string, unknown>[] }).flash_algorithms[0]!;
+    expect(Buffer.from(algo['instructions'] as string, 'base64')).toEqual(readFileSync(FIXTURES.norSimBlob));
+    const f = info.functions;
+    expect(algo).toMatchObject({
+      default: true,
+      pc_init: f['Init'],
+      pc_uninit: f['UnInit'],
+      pc_program_page: f['ProgramPage'],
+      pc_erase_sector: f['EraseSector'],
+      pc_erase_all: f['EraseChip'],
+      pc_verify: f['Verify'],
+      pc_blank_check: f['BlankCheck'],
+      data_section_offset: info.rwOffset,
+      stack_size: 2048,
+      flash_properties: {
+        address_range: { start: 0xc0000000, end: 0xc2000000 },
+        page_size: 256,
+        erased_byte_value: 0xff,
+        program_page_timeout: 100,
+        erase_sector_timeout: 500,
+        sectors: [{ size: 0x1000, address: 0 }],
+      },
+    });
+    for (const v of Object.values(f)) expect(v & 1).toBe(1);
+  });
+
+  test('every algorithm blob = PrgCode + non-empty RW (marker 0x5A5A0000 first) + zeroed ZI', () => {
+    for (const [json, blobPath] of [
+      [FIXTURES.norSimJson, FIXTURES.norSimBlob],
+      [FIXTURES.norSimSeggerJson, FIXTURES.norSimSeggerBlob],
+      [FIXTURES.nvmcNrf51Json, FIXTURES.nvmcNrf51Blob],
+      [FIXTURES.brokenJson, FIXTURES.brokenBlob],
+    ] as const) {
+      const info = readFixtureJson(json);
+      const blob = readFileSync(blobPath);
+      expect(blob.length).toBe(info.blobSize);
+      expect(info.rwOffset).toBe(info.codeSize);
+      expect(info.rwSize).toBeGreaterThan(0);
+      expect(blob.readUInt32LE(info.rwOffset)).toBe(0x5a5a0000);
+      expect(info.ziOffset).toBe(info.rwOffset + info.rwSize);
+      expect(blob.subarray(info.ziOffset).every((x) => x === 0)).toBe(true);
+    }
+  });
+});
 
 describe('mps3-an547 boot image and NOR algorithms', () => {
   let q: QemuInstance;

@@ -263,7 +263,13 @@ async function startOnce(options: QemuOptions, qemuPath: string): Promise<QemuIn
     ...gdbArgs,
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn(qemuPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // setpriv (util-linux) execs QEMU with PR_SET_PDEATHSIG=SIGKILL: QEMU dies with the test
+  // process even when that is killed by a signal (vitest ends its workers with SIGTERM, which
+  // skips 'exit' handlers). Same pid as QEMU itself.
+  const setpriv = findOnPath('setpriv');
+  const child = setpriv
+    ? spawn(setpriv, ['--pdeathsig', 'KILL', qemuPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(qemuPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const entry: Live = { child, tempDir };
   live.add(entry);
   installExitHook();
