@@ -187,6 +187,7 @@ export type ElfSymbolVisibility = 'DEFAULT' | 'INTERNAL' | 'HIDDEN' | 'PROTECTED
 export interface ElfSymbol {
   /** Position in the symbol table, as `readelf -s` numbers it. */
   readonly index: number;
+  /** Name from the linked string table (`.strtab`); empty for SECTION symbols and the like. */
   readonly name: string;
   /**
    * `st_value`: the address. For Thumb functions bit 0 is set (`Init` at
@@ -195,8 +196,11 @@ export interface ElfSymbol {
   readonly value: number;
   /** `st_size`: size in bytes (0 when unknown). */
   readonly size: number;
+  /** `FUNC` for routines, `OBJECT` for data, `SECTION`/`FILE` for bookkeeping. */
   readonly type: ElfSymbolType;
+  /** `GLOBAL` or `WEAK` for exported symbols, `LOCAL` for file-local ones. */
   readonly bind: ElfSymbolBind;
+  /** `HIDDEN` for symbols not exported from a shared object (how Arm Compiler marks FLM routines). */
   readonly visibility: ElfSymbolVisibility;
   /** `st_shndx`: index of the section the symbol is defined in, or a special index ({@link SHN_UNDEF}, {@link SHN_ABS}, …). */
   readonly sectionIndex: number;
@@ -210,8 +214,11 @@ export interface ElfFile {
   readonly source: string;
   /** The input bytes, as given. Section `data` views point into it. */
   readonly bytes: Uint8Array;
+  /** The file header. */
   readonly header: ElfHeader;
+  /** Program headers (segments) in table order; empty if the file has none (an object file). */
   readonly programHeaders: readonly ElfProgramHeader[];
+  /** Section headers in table order, index 0 (the null section) included, so `sections[i].index === i`. */
   readonly sections: readonly ElfSection[];
   /** Symbols of `.symtab` (the `SHT_SYMTAB` section) without the null symbol 0; empty if the file is stripped. */
   readonly symbols: readonly ElfSymbol[];
@@ -303,7 +310,7 @@ function stringAt(r: Reader, table: ElfSection, index: number, what: string): st
  *
  * @param bytes The whole file.
  * @param source The file name, used in error messages (`FormatError.source`).
- * @throws {@link FormatError} for anything malformed: wrong magic, ELF64,
+ * @throws A {@link FormatError} for anything malformed: wrong magic, ELF64,
  *   big-endian, a table or section that runs past the end of the file, a name
  *   index outside its string table, a symbol table with a bad entry size. The
  *   message names the field and the error's `offset` is the byte offset.

@@ -134,7 +134,7 @@ export interface FlashDeviceDescriptor {
  * @param bytes The descriptor's bytes, at least up to the sector list's terminator.
  * @param source File name for messages.
  * @param fileOffset File offset of `bytes[0]`, so errors point into the file.
- * @throws {@link FormatError} if the bytes end before the terminator
+ * @throws A {@link FormatError} if the bytes end before the terminator
  *   `{0xFFFFFFFF, 0xFFFFFFFF}`, or the list has more than {@link MAX_SECTOR_ENTRIES} entries.
  */
 export function decodeFlashDevice(bytes: Uint8Array, source: string, fileOffset = 0): FlashDeviceDescriptor {
@@ -195,7 +195,7 @@ export function decodeFlashDevice(bytes: Uint8Array, source: string, fileOffset 
  * the symbol `FlashDevice` (read from its section at its value), else the
  * start of the section `DevDscr`.
  *
- * @throws {@link FormatError} if neither exists or the descriptor is cut short.
+ * @throws A {@link FormatError} if neither exists or the descriptor is cut short.
  */
 export function readFlashDevice(elf: ElfFile): FlashDeviceDescriptor {
   const source = elf.source;
@@ -237,7 +237,7 @@ export function readFlashDevice(elf: ElfFile): FlashDeviceDescriptor {
  * //  {address: 0x08010000, size: 0x10000, count: 1},
  * //  {address: 0x08020000, size: 0x20000, count: 7}]
  * ```
- * @throws {@link FormatError} if runs are not ascending, do not divide evenly
+ * @throws A {@link FormatError} if runs are not ascending, do not divide evenly
  *   into sectors, or do not cover the device ({@link checkGeometry}).
  */
 export function geometryOf(device: FlashDeviceDescriptor, source: string): FlashGeometry {
@@ -346,7 +346,7 @@ export interface AlgorithmLayout {
  * holds only the `FlashDevice` symbol): the host reads it, the target never
  * does, and in real FLMs it overlaps the ZI area.
  *
- * @throws {@link FormatError} if there is no executable section, loaded
+ * @throws A {@link FormatError} if there is no executable section, loaded
  *   sections overlap each other, or the blob would exceed {@link MAX_ALGORITHM_SIZE}.
  */
 export function layoutAlgorithm(elf: ElfFile): AlgorithmLayout {
@@ -403,7 +403,7 @@ function descriptorSectionIndex(elf: ElfFile): number | undefined {
  * cleared), checked to lie in an executable section of the blob.
  *
  * @param what Names the routine in the error message (`symbol EraseSector`).
- * @throws {@link FormatError} if the address is outside the loaded code.
+ * @throws A {@link FormatError} if the address is outside the loaded code.
  */
 export function codeOffset(layout: AlgorithmLayout, address: number, what: string, source: string): number {
   const target = (address & ~1) >>> 0;
@@ -486,7 +486,7 @@ const FLM_FUNCTIONS: readonly { name: AlgorithmFunction; required: boolean }[] =
  *
  * @param bytes The file's bytes.
  * @param source The file name, for messages.
- * @throws {@link FormatError} for a malformed ELF, a missing or inconsistent
+ * @throws A {@link FormatError} for a malformed ELF, a missing or inconsistent
  *   descriptor, or a missing `EraseSector`/`ProgramPage`.
  */
 export function parseFlm(bytes: Uint8Array, source: string): FlashAlgorithm {

@@ -46,7 +46,7 @@ const SNIFF_LENGTH = 4096;
  *
  * @param bytes The file's content.
  * @param source The file name, for messages.
- * @throws {@link FormatError} if the bytes are neither ELF nor text, or the
+ * @throws A {@link FormatError} if the bytes are neither ELF nor text, or the
  *   chosen parser rejects them. The message says which formats are accepted.
  */
 export function loadAlgorithm(bytes: Uint8Array, source: string, options: LoadAlgorithmOptions = {}): FlashAlgorithm {

@@ -197,12 +197,15 @@ function algorithmsOf(text: string, source: string): Plain[] {
 
 /** One algorithm of a probe-rs target file, as {@link listProbeRsAlgorithms} lists it. */
 export interface ProbeRsAlgorithmSummary {
+  /** `name`, what {@link ProbeRsOptions.name} selects (`#i` if the entry has none). */
   readonly name: string;
+  /** `description`, e.g. the FLM's DevName. */
   readonly description: string | undefined;
   /** `default: true` in the file. */
   readonly default: boolean;
   /** `flash_properties.address_range`, when present and numeric. */
   readonly start: number | undefined;
+  /** End of the address range (exclusive). */
   readonly end: number | undefined;
 }
 
@@ -211,7 +214,7 @@ export interface ProbeRsAlgorithmSummary {
  *
  * @param text The YAML text.
  * @param source File name for messages (default `probe-rs YAML`).
- * @throws {@link FormatError} for invalid YAML or a file without algorithms.
+ * @throws A {@link FormatError} for invalid YAML or a file without algorithms.
  */
 export function listProbeRsAlgorithms(text: string, source = 'probe-rs YAML'): ProbeRsAlgorithmSummary[] {
   return algorithmsOf(text, source).map((raw, i) => {
@@ -268,7 +271,7 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  *
  * @param text The YAML text.
  * @param source File name for messages.
- * @throws {@link FormatError} for invalid YAML, no or ambiguous algorithm
+ * @throws A {@link FormatError} for invalid YAML, no or ambiguous algorithm
  *   (the message lists the names), a field of the wrong type (named in the
  *   message), bad base64, big-endian or compressed (`transfer_encoding: miniz`)
  *   algorithms, or an inconsistent geometry.
@@ -367,11 +370,22 @@ function decodeAlgorithm(raw: Plain, path: string, source: string): FlashAlgorit
 export interface ProbeRsMemoryRegion {
   /** The entry's tag: `Ram`, `Nvm`, `Generic` (or another tag a newer probe-rs writes). */
   readonly kind: string;
+  /** `name`, e.g. `FLASH` or `RAM`. */
   readonly name: string | undefined;
+  /** `range.start`. */
   readonly start: number;
+  /** `range.end` (exclusive). */
   readonly end: number;
   /** Cores that can access it (`cores`), empty if not listed. */
   readonly cores: readonly string[];
+}
+
+/** The memory map of one chip variant of a probe-rs target file. */
+export interface ProbeRsVariantMemory {
+  /** The variant's `name`, e.g. `nRF51822_xxAA` (`#i` if it has none). */
+  readonly variant: string;
+  /** Its `memory_map`, in file order. */
+  readonly regions: ProbeRsMemoryRegion[];
 }
 
 /**
@@ -380,9 +394,9 @@ export interface ProbeRsMemoryRegion {
  * RAM regions are where a flash algorithm can run.
  *
  * @returns One list per `variants[]` entry, named by the variant's `name`.
- * @throws {@link FormatError} for invalid YAML or a region without a numeric range.
+ * @throws A {@link FormatError} for invalid YAML or a region without a numeric range.
  */
-export function listProbeRsMemoryRegions(text: string, source = 'probe-rs YAML'): { variant: string; regions: ProbeRsMemoryRegion[] }[] {
+export function listProbeRsMemoryRegions(text: string, source = 'probe-rs YAML'): ProbeRsVariantMemory[] {
   const doc = parseYaml(text, source);
   const variants = doc.get('variants', true);
   if (!isSeq(variants)) return [];

@@ -49,7 +49,12 @@ export const OFL_API_SYMBOL = 'SEGGER_OFL_Api';
  * The entries of `SEGGER_OFL_Api`, in table order, and the model routine each
  * maps to (`undefined`: rspflash does not call it).
  */
-export const OFL_API_ENTRIES: readonly { readonly entry: string; readonly fn: AlgorithmFunction | undefined }[] = [
+export const OFL_API_ENTRIES: readonly {
+  /** Member name in SEGGER's `FlashOS.h` extension. */
+  readonly entry: string;
+  /** The model routine it provides, if rspflash calls it. */
+  readonly fn: AlgorithmFunction | undefined;
+}[] = [
   { entry: 'pfFeedWatchdog', fn: undefined },
   { entry: 'pfInit', fn: 'Init' },
   { entry: 'pfUnInit', fn: 'UnInit' },
@@ -72,7 +77,14 @@ export const OFL_API_ENTRIES: readonly { readonly entry: string; readonly fn: Al
  * `SEGGER_FL_GetFlashInfo` have no counterpart (the descriptor gives the
  * geometry).
  */
-export const SFL_SYMBOLS: readonly { readonly symbol: string; readonly fns: readonly AlgorithmFunction[]; readonly required: boolean }[] = [
+export const SFL_SYMBOLS: readonly {
+  /** Exported symbol name. */
+  readonly symbol: string;
+  /** Model routines it provides. */
+  readonly fns: readonly AlgorithmFunction[];
+  /** Whether a loader without it is rejected. */
+  readonly required: boolean;
+}[] = [
   { symbol: 'SEGGER_FL_Prepare', fns: ['Init'], required: true },
   { symbol: 'SEGGER_FL_Restore', fns: ['UnInit'], required: true },
   { symbol: 'SEGGER_FL_Program', fns: ['Program', 'ProgramPage'], required: true },
@@ -112,7 +124,7 @@ export function isSeggerLoader(elf: ElfFile): boolean {
  * - Everything else as `parseFlm` (`flm.ts`): blob without `DevDscr`, static base
  *   at `PrgData`, geometry from `FlashDevice`, name from `DevName`.
  *
- * @throws {@link FormatError} if the file is not a SEGGER loader, a mandatory
+ * @throws A {@link FormatError} if the file is not a SEGGER loader, a mandatory
  *   routine is missing, the API table is cut short or points outside the code.
  */
 export function parseSeggerLoader(bytes: Uint8Array, source: string): FlashAlgorithm {

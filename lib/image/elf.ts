@@ -32,7 +32,7 @@ import { createImage, type Image, type SourcedSegment } from './image.js';
  *
  * @param bytes The ELF file.
  * @param source The file name, for messages.
- * @throws {@link FormatError} for a malformed ELF or one without loadable
+ * @throws A {@link FormatError} for a malformed ELF or one without loadable
  *   bytes (an object file `.o`, or a stripped-down file without program headers).
  * @throws `ImageOverlapError` if two segments write different bytes to the same address.
  */
