@@ -64,7 +64,7 @@ export { imageToSrec, parseSrec } from './image/srec.js';
 
 export { planFlash, type FlashPlan, type PlanOptions, type PlannedSector, type ChipEraseMode, type EraseDecision } from './flash/plan.js';
 export { formatPlan, planToJSON, formatBytes, type PlanJSON } from './flash/plan-format.js';
-export { Flasher, type FlasherOptions, type ProgramOptions, type VerifyMode, type CompareMode } from './flash/flasher.js';
+export { Flasher, planProgram, type FlasherOptions, type ProgramOptions, type VerifyMode, type CompareMode } from './flash/flasher.js';
 export type { FlashEvent, FlashPhase, FlashReport, ProgressListener } from './flash/progress.js';
 export { BOARDS, boardPreset, type BoardPreset } from './boards.js';
 

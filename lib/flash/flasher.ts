@@ -120,26 +120,7 @@ export class Flasher {
 
   /** The plan {@link program} would carry out, without touching the target. */
   plan(image: Image, options: Pick<ProgramOptions, 'preserve' | 'chipErase'> = {}): FlashPlan {
-    const hasChip = this.runner.has('EraseChip');
-    if (options.chipErase === 'always' && !hasChip) {
-      throw new UsageError(`The flash algorithm '${this.algorithm.name}' has no EraseChip routine`);
-    }
-    const t = this.algorithm.timeouts;
-    // Keeping bytes needs a way to read them: memory-mapped flash or a Read routine.
-    const canRead = this.#memoryMapped || this.runner.has('Read');
-    const preserve = options.preserve ?? canRead;
-    if (preserve && !canRead) {
-      throw new UsageError(
-        `Cannot keep the bytes of partly covered sectors: the flash is not memory mapped and '${this.algorithm.name}' has no Read routine`,
-        { hint: 'Pass --no-preserve (preserve: false) to let the rest of each touched sector be erased.' },
-      );
-    }
-    return planFlash(image, this.algorithm.geometry, {
-      preserve,
-      chipErase: options.chipErase ?? 'auto',
-      // Worst-case timeouts as the estimate, the only figures an FLM gives; chip erase only if the algorithm has one.
-      estimate: hasChip ? { sectorEraseMs: t.eraseSector, chipEraseMs: t.eraseChip } : { sectorEraseMs: t.eraseSector },
-    });
+    return planProgram(image, this.algorithm, { ...options, readable: this.#memoryMapped || this.runner.has('Read') });
   }
 
   /**
@@ -714,6 +695,37 @@ export class Flasher {
     );
     phase.end();
   }
+}
+
+/**
+ * The plan for programming `image` with `algorithm`: pure, no target needed
+ * (what `rspflash plan` prints). `readable` says whether bytes to keep can be
+ * read back (memory-mapped flash, or a Read routine); preserve defaults to it.
+ */
+export function planProgram(
+  image: Image,
+  algorithm: FlashAlgorithm,
+  options: Pick<ProgramOptions, 'preserve' | 'chipErase'> & { readable?: boolean } = {},
+): FlashPlan {
+  const hasChip = algorithm.functions.EraseChip !== undefined;
+  if (options.chipErase === 'always' && !hasChip) {
+    throw new UsageError(`The flash algorithm '${algorithm.name}' has no EraseChip routine`);
+  }
+  const readable = options.readable ?? true;
+  const preserve = options.preserve ?? readable;
+  if (preserve && !readable) {
+    throw new UsageError(
+      `Cannot keep the bytes of partly covered sectors: the flash is not memory mapped and '${algorithm.name}' has no Read routine`,
+      { hint: 'Pass --no-preserve (preserve: false) to let the rest of each touched sector be erased.' },
+    );
+  }
+  const t = algorithm.timeouts;
+  return planFlash(image, algorithm.geometry, {
+    preserve,
+    chipErase: options.chipErase ?? 'auto',
+    // Worst-case timeouts as the estimate, the only figures an FLM gives; chip erase only if the algorithm has one.
+    estimate: hasChip ? { sectorEraseMs: t.eraseSector, chipEraseMs: t.eraseChip } : { sectorEraseMs: t.eraseSector },
+  });
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {

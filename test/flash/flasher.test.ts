@@ -72,7 +72,7 @@ describe('Flasher.program on the NOR simulator', () => {
   it('reprograms only the sector that changed', async () => {
     const data = new Uint8Array(randomBytes(64 << 10));
     await withFlasher(FIXTURES.norSim, (f) => f.program(image(FLASH + 0x300000, data)));
-    data[5000] ^= 0xff; // sector 1 of 16
+    data[5000] = data[5000]! ^ 0xff; // sector 1 of 16
     const report = await withFlasher(FIXTURES.norSim, (f) => f.program(image(FLASH + 0x300000, data)));
     expect(report.sectorsSkipped).toBe(15);
     expect(report.sectorsErased).toBe(1);
