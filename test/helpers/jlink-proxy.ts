@@ -164,7 +164,15 @@ class Session {
     this.#upstream = up;
     up.on('close', () => this.close());
     if (this.closed) return up.close();
-    await up.requestText('qSupported:multiprocess+;xmlRegisters=arm;qRelocInsn+;swbreak+;hwbreak+');
+    // QEMU stops a running VM when a gdb client connects and then sends that client an
+    // unsolicited `T02…` first: it takes the place of our answer, whose real reply then
+    // arrives with nobody waiting and is dropped. Ask again until the answer is the real one.
+    for (let attempt = 0; ; attempt++) {
+      const reply = await up.requestText('qSupported:multiprocess+;xmlRegisters=arm;qRelocInsn+;swbreak+;hwbreak+');
+      if (reply.includes('PacketSize=')) break;
+      if (attempt >= 5) throw new Error(`QEMU answered qSupported with ${JSON.stringify(reply)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     // QEMU answers P only after target.xml was read; its numbers are learnt from it, by name.
     const byName = new Map<string, number>();
     let next = 0;
