@@ -33,7 +33,7 @@ export interface LayoutOptions {
   bufferSize?: number;
   /** Number of buffers (default 2, at least 1). */
   buffers?: number;
-  /** Batch-table entries per buffer (default 256). */
+  /** Batch-table entries per buffer (default: up to {@link MAX_TABLE_ENTRIES}, fewer in small RAM). */
   tableEntries?: number;
 }
 
@@ -74,6 +74,8 @@ export interface RamLayout {
 
 /** Largest transfer buffer chosen by default: beyond it, batches gain little. */
 export const DEFAULT_MAX_BUFFER = 64 * 1024;
+/** Most batch-table entries per buffer chosen by default (8 KiB of table). */
+export const MAX_TABLE_ENTRIES = 256;
 /** Default stack for an algorithm that does not say. */
 export const DEFAULT_STACK = 4 * 1024;
 /** QEMU's self-modifying-code granule, and a tidy alignment for real targets too. */
@@ -92,8 +94,6 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
   const pageSize = algo.geometry.pageSize;
   const stackSize = alignUp(options.stackSize ?? algo.stackSize ?? DEFAULT_STACK, 8);
   const bufferCount = Math.max(1, options.buffers ?? 2);
-  const tableEntries = options.tableEntries ?? 256;
-  const tableBytes = tableEntries * ENTRY_SIZE;
   if (region.start % 4 !== 0) throw new RamLayoutError(`RAM region start ${hex32(region.start)} is not 4-byte aligned`);
 
   const regionEnd = region.start + region.size;
@@ -122,8 +122,12 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
   const stackBottom = crcTable + CRC_TABLE_BYTES;
   const stackTop = stackBottom + stackSize;
   const buffersStart = alignUp(stackTop, PAGE);
-  const minimum = buffersStart - region.start + bufferCount * (pageSize + tableBytes);
   const available = regionEnd - buffersStart;
+  // Table entries: 256 where RAM is plenty; in small RAM (an nRF51 has 16 KiB) about an eighth of each buffer, at least 8.
+  const tableEntries =
+    options.tableEntries ?? Math.max(8, Math.min(MAX_TABLE_ENTRIES, Math.floor(available / bufferCount / 8 / ENTRY_SIZE)));
+  const tableBytes = tableEntries * ENTRY_SIZE;
+  const minimum = buffersStart - region.start + bufferCount * (pageSize + tableBytes);
   const perBuffer = Math.floor(available / bufferCount) - tableBytes;
   let bufferSize = options.bufferSize ?? Math.min(DEFAULT_MAX_BUFFER, perBuffer);
   bufferSize = alignDown(bufferSize, pageSize);
