@@ -31,7 +31,7 @@ const INTERRUPT = Uint8Array.of(0x03);
 
 /** Options of an {@link RspConnection}. */
 export interface RspConnectionOptions {
-  /** Largest reply payload accepted, bytes. Default {@link DEFAULT_MAX_PACKET}. */
+  /** Largest reply payload accepted, bytes, both as received and after run-length decoding. Default {@link DEFAULT_MAX_PACKET}. */
   maxPacket?: number;
   /** Default per-request timeout, ms. Default {@link DEFAULT_REQUEST_TIMEOUT_MS}. */
   timeoutMs?: number;
@@ -121,6 +121,7 @@ export class RspConnection extends EventEmitter {
   readonly #queue = new PQueue({ concurrency: 1 });
   readonly #log: DebugLog = createDebug('rsp');
   readonly #timeoutMs: number;
+  readonly #maxPacket: number;
   /** Requests sent and not yet answered, oldest first. */
   readonly #waiters: Waiter[] = [];
   #noAck = false;
@@ -142,7 +143,8 @@ export class RspConnection extends EventEmitter {
   constructor(stream: Duplex, options: RspConnectionOptions = {}) {
     super();
     this.#stream = stream;
-    this.#parser = new PacketParser({ maxPacket: options.maxPacket ?? DEFAULT_MAX_PACKET });
+    this.#maxPacket = options.maxPacket ?? DEFAULT_MAX_PACKET;
+    this.#parser = new PacketParser({ maxPacket: this.#maxPacket });
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('error', (err: Error) =>
@@ -373,7 +375,14 @@ export class RspConnection extends EventEmitter {
         this.#write(NACK);
         return;
       }
-      // In no-ack mode there is no way to ask again: fail the request, keep the link (framing is intact).
+      // In no-ack mode there is no way to ask again. Damaged console output is dropped: the
+      // real reply is still to come, and failing the request on it would leave that reply to
+      // be taken as the answer to the next request.
+      if (isConsoleOutput(raw)) {
+        this.#log(`<- console output with a bad checksum dropped: ${showPayload(raw, 64)}`);
+        return;
+      }
+      // Anything else was the reply: fail the request, keep the link (framing is intact).
       const waiter = this.#waiters.shift();
       if (waiter) {
         this.#settle(waiter);
@@ -384,7 +393,8 @@ export class RspConnection extends EventEmitter {
     if (!this.#noAck) this.#write(ACK);
     let payload: Uint8Array;
     try {
-      payload = decodeRunLength(raw);
+      // A run-length pair stands for up to 226 bytes: cap the expansion like the packet itself.
+      payload = decodeRunLength(raw, this.#maxPacket);
     } catch (err) {
       this.#fail(err instanceof Error ? err : new ProtocolError(String(err)));
       return;
