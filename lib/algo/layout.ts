@@ -3,15 +3,20 @@
  * the runner's RAM layout.
  *
  * ```
- * region.start ─┬─ helpers (return trap, sequencer, CRC, core clean)   code page(s)
- *               ├─ algorithm blob (code, RW data, ZI)                   (unless it has a fixed address)
- *   1 KiB align ├─ CRC table (1 KiB)                                    data pages
+ * region.start ─┬─ helpers (return trap, call shim, sequencer, CRC, core clean)   code page(s)
+ *               ├─ algorithm blob (code, RW data, ZI)       (unless it has a fixed address)
+ *   1 KiB align ├─ CRC table (1 KiB; also the guard band under the stack)          data pages
  *               ├─ stack (canary word at its bottom, grows down)
- *               └─ buffers × N, each: batch-table area + data (a multiple of the page size)
+ *   1 KiB align └─ buffers × N, each: batch-table area + data (a multiple of the page size)
  * ```
  *
  * Code and data sit on separate 1 KiB pages: QEMU treats stores into a page it
- * has executed code from as self-modifying code and slows them 25-fold (measured).
+ * has executed code from as self-modifying code and slows them 25-fold
+ * (measured). The algorithm's own RW/ZI data stays beside its code: the blob is
+ * one piece, addressed relative to itself.
+ *
+ * A stack overflow first lands on the CRC table, which the host can rewrite,
+ * not on code: up to 1 KiB of overflow is detected (canary) without damage.
  * @module
  */
 import { RamLayoutError, hex32 } from '../errors.js';
@@ -27,13 +32,17 @@ export interface RamRegion {
 
 /** Options of {@link planRamLayout}. */
 export interface LayoutOptions {
-  /** Stack bytes (default: the algorithm's own request, else 4 KiB). */
+  /**
+   * Stack bytes the algorithm may use (default: the algorithm's own request,
+   * else {@link DEFAULT_STACK}). The layout adds {@link HELPER_STACK} for the
+   * sequencer's own frame.
+   */
   stackSize?: number;
-  /** Data bytes per buffer; default as large as fits, up to {@link DEFAULT_MAX_BUFFER}, a multiple of the page size. */
+  /** Data bytes per buffer, rounded down to a multiple of the page size; default as large as fits, up to {@link DEFAULT_MAX_BUFFER}. */
   bufferSize?: number;
   /** Number of buffers (default 2, at least 1). */
   buffers?: number;
-  /** Batch-table entries per buffer (default: up to {@link MAX_TABLE_ENTRIES}, fewer in small RAM). */
+  /** Batch-table entries per buffer (default 256). */
   tableEntries?: number;
 }
 
@@ -45,6 +54,7 @@ export interface LayoutOptions {
 export interface BufferSlot {
   /** First data byte. */
   readonly address: number;
+  /** Data bytes, a multiple of the flash page size. */
   readonly size: number;
   /** Start of the table area (`address - tableEntries * ENTRY_SIZE`). */
   readonly tableArea: number;
@@ -60,6 +70,8 @@ export interface RamLayout {
   readonly trap: number;
   /** Load address of the algorithm blob. */
   readonly algorithm: number;
+  /** Bytes of the algorithm blob. */
+  readonly algorithmSize: number;
   /** R9 for the algorithm, when it uses a static base. */
   readonly staticBase: number | undefined;
   readonly crcTable: number;
@@ -68,113 +80,158 @@ export interface RamLayout {
   /** Initial SP (8-byte aligned, exclusive top). */
   readonly stackTop: number;
   readonly buffers: readonly BufferSlot[];
-  /** Spans of target RAM the layout writes (to save and restore them). */
+  /** Spans of target RAM the layout writes (to save and restore them), `end` exclusive. */
   readonly used: readonly { start: number; end: number }[];
 }
 
 /** Largest transfer buffer chosen by default: beyond it, batches gain little. */
 export const DEFAULT_MAX_BUFFER = 64 * 1024;
-/** Most batch-table entries per buffer chosen by default (8 KiB of table). */
-export const MAX_TABLE_ENTRIES = 256;
 /** Default stack for an algorithm that does not say. */
 export const DEFAULT_STACK = 4 * 1024;
+/**
+ * Stack added for rspflash's own frames: the sequencer pushes 40 bytes
+ * (`rsp_seq_run`, arm-none-eabi-gcc 12 -Os) before it calls the algorithm.
+ */
+export const HELPER_STACK = 64;
 /** QEMU's self-modifying-code granule, and a tidy alignment for real targets too. */
-const PAGE = 1024;
-const CRC_TABLE_BYTES = 1024;
+export const LAYOUT_PAGE = 1024;
+/** The CRC-32 table of the on-target CRC routine: 256 words. */
+export const CRC_TABLE_BYTES = 1024;
+/** Default number of batch-table entries per buffer. */
+export const DEFAULT_TABLE_ENTRIES = 256;
 
 const alignUp = (value: number, to: number) => Math.ceil(value / to) * to;
 const alignDown = (value: number, to: number) => Math.floor(value / to) * to;
 
+function positiveInteger(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new RamLayoutError(`${what} must be a positive integer, not ${value}`);
+  return value;
+}
+
 /**
  * Plans the RAM layout for `algo` in `region`. Throws {@link RamLayoutError}
- * saying how many bytes are needed when the region is too small, or when a
- * fixed-address algorithm overlaps the region in a way that leaves no room.
+ * saying how many bytes are needed when the region is too small (the figure
+ * is exact: a region of that size at the same start fits).
+ *
+ * A fixed-address algorithm ({@link FlashAlgorithm.loadAddress}) goes where it
+ * must; inside the region, the helpers go before it when they fit, else after
+ * it, and everything else after it. Outside the region, it is loaded (and its
+ * RAM saved and restored) where it is.
+ *
+ * @example
+ * ```ts
+ * const layout = planRamLayout(algo, { start: 0x20000000, size: 0x20000 });
+ * console.log(describeLayout(layout));
+ * ```
  */
 export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: LayoutOptions = {}): RamLayout {
   const pageSize = algo.geometry.pageSize;
-  const stackSize = alignUp(options.stackSize ?? algo.stackSize ?? DEFAULT_STACK, 8);
-  const bufferCount = Math.max(1, options.buffers ?? 2);
   if (region.start % 4 !== 0) throw new RamLayoutError(`RAM region start ${hex32(region.start)} is not 4-byte aligned`);
-
+  if (!Number.isInteger(region.size) || region.size <= 0) throw new RamLayoutError(`RAM region size ${region.size} is not a positive number of bytes`);
+  const requestedStack = positiveInteger(options.stackSize ?? algo.stackSize ?? DEFAULT_STACK, 'The stack size');
+  const stackSize = alignUp(requestedStack + HELPER_STACK, 8);
+  const bufferCount = positiveInteger(options.buffers ?? 2, 'The number of buffers');
+  const tableEntries = positiveInteger(options.tableEntries ?? DEFAULT_TABLE_ENTRIES, 'The number of batch-table entries');
+  const tableBytes = tableEntries * ENTRY_SIZE;
+  const helpersSize = TARGET_CODE.length;
   const regionEnd = region.start + region.size;
+  const blobSize = algo.blob.length;
+
+  // Code: helpers and algorithm.
   const fixed = algo.loadAddress;
-  const helpers = alignUp(region.start, 8);
-  let cursor = helpers + TARGET_CODE.length;
+  let helpers = alignUp(region.start, 8);
   let algorithm: number;
+  let codeEnd: number;
+  let low = helpers;
+  const extra: { start: number; end: number }[] = [];
   if (fixed === undefined) {
-    algorithm = alignUp(cursor, 8);
-    cursor = algorithm + algo.blob.length;
+    algorithm = alignUp(helpers + helpersSize, 8);
+    codeEnd = algorithm + blobSize;
   } else {
     algorithm = fixed;
-    const fixedEnd = fixed + algo.blob.length;
+    const fixedEnd = fixed + blobSize;
     if (fixed < regionEnd && fixedEnd > region.start) {
-      // The algorithm insists on an address inside the region: put everything else after it.
-      if (fixed < cursor) {
-        throw new RamLayoutError(
-          `The algorithm must be loaded at ${hex32(fixed)}, which leaves no room for rspflash's helpers at the start of the RAM region ${hex32(region.start)}; give a region that starts after ${hex32(fixedEnd - 1)} or before ${hex32(fixed - TARGET_CODE.length)}`,
-        );
+      // The algorithm insists on an address inside the region: the helpers go before it if they fit, else after it.
+      if (helpers + helpersSize <= fixed) {
+        codeEnd = fixedEnd;
+      } else {
+        helpers = alignUp(fixedEnd, 8);
+        codeEnd = helpers + helpersSize;
       }
-      cursor = fixedEnd;
+      low = Math.min(helpers, fixed);
+    } else {
+      codeEnd = helpers + helpersSize;
+      extra.push({ start: fixed, end: fixedEnd });
     }
   }
-  const dataStart = alignUp(cursor, PAGE);
-  const crcTable = dataStart;
+
+  // Data: CRC table (guard band), stack, buffers.
+  const crcTable = alignUp(codeEnd, LAYOUT_PAGE);
   const stackBottom = crcTable + CRC_TABLE_BYTES;
   const stackTop = stackBottom + stackSize;
-  const buffersStart = alignUp(stackTop, PAGE);
+  const buffersStart = alignUp(stackTop, LAYOUT_PAGE);
   const available = regionEnd - buffersStart;
-  // Table entries: 256 where RAM is plenty; in small RAM (an nRF51 has 16 KiB) about an eighth of each buffer, at least 8.
-  const tableEntries =
-    options.tableEntries ?? Math.max(8, Math.min(MAX_TABLE_ENTRIES, Math.floor(available / bufferCount / 8 / ENTRY_SIZE)));
-  const tableBytes = tableEntries * ENTRY_SIZE;
-  const minimum = buffersStart - region.start + bufferCount * (pageSize + tableBytes);
-  const perBuffer = Math.floor(available / bufferCount) - tableBytes;
-  let bufferSize = options.bufferSize ?? Math.min(DEFAULT_MAX_BUFFER, perBuffer);
-  bufferSize = alignDown(bufferSize, pageSize);
-  if (bufferSize < pageSize || bufferSize > perBuffer) {
-    const wanted = options.bufferSize ? alignUp(options.bufferSize, pageSize) : pageSize;
-    const need = buffersStart - region.start + bufferCount * (wanted + tableBytes);
-    throw new RamLayoutError(
-      `RAM region ${hex32(region.start)}..${hex32(regionEnd - 1)} (${region.size} bytes) is too small: ` +
-        `the algorithm needs ${need} bytes (helpers ${TARGET_CODE.length} + code/data ${fixed === undefined ? algo.blob.length : 0}, ` +
-        `CRC table ${CRC_TABLE_BYTES}, stack ${stackSize}, ${bufferCount} buffer(s) of ${wanted} + ${tableBytes} bytes, 1 KiB alignment); at least ${minimum} bytes`,
+  const span = (size: number) => (bufferCount - 1) * alignUp(tableBytes + size, 8) + tableBytes + size;
+  const tooSmall = (size: number): RamLayoutError => {
+    const need = buffersStart - region.start + span(size);
+    const inRegion = fixed === undefined || extra.length === 0 ? `, the algorithm ${blobSize}` : '';
+    return new RamLayoutError(
+      `The RAM region ${hex32(region.start)}..${hex32(regionEnd - 1)} (${region.size} bytes) is too small for '${algo.name}': ` +
+        `it needs ${need} bytes from ${hex32(region.start)} (rspflash's helpers ${helpersSize}${inRegion}, CRC table ${CRC_TABLE_BYTES}, ` +
+        `stack ${stackSize}, ${bufferCount} buffer(s) of ${size} + ${tableBytes} bytes of batch table, code and data on separate 1 KiB pages)`,
       { hint: 'Pass a larger --ram ADDR:SIZE (e.g. the whole SRAM or ITCM), or a smaller stack/buffer size.' },
     );
+  };
+
+  let bufferSize: number;
+  if (options.bufferSize !== undefined) {
+    bufferSize = alignDown(options.bufferSize, pageSize);
+    if (bufferSize < pageSize) {
+      throw new RamLayoutError(`A buffer of ${options.bufferSize} bytes cannot hold one flash page (${pageSize} bytes)`);
+    }
+    if (span(bufferSize) > available) throw tooSmall(bufferSize);
+  } else {
+    const cap = Math.max(alignDown(DEFAULT_MAX_BUFFER, pageSize), pageSize);
+    bufferSize = Math.min(cap, alignDown(Math.floor((available - tableBytes * bufferCount) / bufferCount), pageSize));
+    while (bufferSize >= pageSize && span(bufferSize) > available) bufferSize -= pageSize;
+    if (bufferSize < pageSize) throw tooSmall(pageSize);
   }
+
   const buffers: BufferSlot[] = [];
   let at = buffersStart;
+  let end = at;
   for (let i = 0; i < bufferCount; i++) {
     buffers.push({ address: at + tableBytes, size: bufferSize, tableArea: at, tableEntries });
-    at = alignUp(at + tableBytes + bufferSize, 8);
-  }
-  const used = [{ start: helpers, end: at }];
-  if (fixed !== undefined && (fixed >= regionEnd || fixed + algo.blob.length <= region.start)) {
-    used.push({ start: fixed, end: fixed + algo.blob.length });
+    end = at + tableBytes + bufferSize;
+    at = alignUp(end, 8);
   }
   return {
     region,
     helpers,
     trap: helpers + TARGET_ENTRY.trap,
     algorithm,
+    algorithmSize: blobSize,
     staticBase: algo.staticBaseOffset === undefined ? undefined : algorithm + algo.staticBaseOffset,
     crcTable,
     stackBottom,
     stackTop,
     buffers,
-    used,
+    used: [{ start: low, end }, ...extra],
   };
 }
 
-/** A human-readable picture of a layout, for `-v` output and debug logs. */
+/** A human-readable picture of a layout, in address order, for `-v` output and debug logs. */
 export function describeLayout(layout: RamLayout): string {
-  const rows = [
+  const rows: [string, number, number][] = [
     ['helpers', layout.helpers, TARGET_CODE.length],
-    ['stack', layout.stackBottom, layout.stackTop - layout.stackBottom],
+    ['algorithm', layout.algorithm, layout.algorithmSize],
     ['crc table', layout.crcTable, CRC_TABLE_BYTES],
-    ...layout.buffers.map((b, i) => [`buffer ${i}`, b.tableArea, b.tableEntries * ENTRY_SIZE + b.size] as const),
-  ] as const;
+    ['stack', layout.stackBottom, layout.stackTop - layout.stackBottom],
+    ...layout.buffers.map((b, i): [string, number, number] => [`buffer ${i}`, b.tableArea, b.tableEntries * ENTRY_SIZE + b.size]),
+  ];
+  rows.sort((a, b) => a[1] - b[1]);
   return [
     `algorithm at ${hex32(layout.algorithm)}${layout.staticBase === undefined ? '' : `, static base ${hex32(layout.staticBase)}`}, trap ${hex32(layout.trap)}`,
-    ...rows.map(([name, address, size]) => `  ${String(name).padEnd(10)} ${hex32(address as number)}  ${size} bytes`),
+    ...rows.map(([name, address, size]) => `  ${name.padEnd(10)} ${hex32(address)}  ${size} bytes`),
   ].join('\n');
 }

@@ -1,10 +1,13 @@
 /**
  * Runs a flash algorithm's routines on the target through a {@link GdbClient}.
  *
- * A call is three round trips: one `G` (R0–R3, R9, SP, LR = trap | 1, PC,
- * xPSR), one `c` that returns when the core halts on the return trap's
- * breakpoint, one `g` to read R0 and check the PC. Batches of calls go through
- * the on-target sequencer: one run for a whole buffer of pages.
+ * A call is three round trips: one `G` (R0–R3, R4 = entry, R5 = canary
+ * address, R9, SP, LR, PC = the call shim, xPSR), one `c` that returns when the
+ * core halts on the return trap's breakpoint, one `g` to read R0, the canary
+ * status the shim left in R1, and check the PC. The shim (`rsp_call`) calls
+ * the routine and checks the stack canary in the same run, so a single call
+ * costs no extra round trip for it. Batches of calls go through the on-target
+ * sequencer: one run for a whole buffer of pages.
  *
  * The target is borrowed, not owned: {@link AlgorithmRunner.close} puts back
  * the registers, system registers and RAM the runner changed.
@@ -34,10 +37,37 @@ const IPSR_MASK = 0x1ff;
 const CPUID = 0xe000ed00;
 /** Vector Table Offset Register. */
 const VTOR = 0xe000ed08;
+/** CFSR, HFSR, DFSR, MMFAR, BFAR: five words from here (ARMv7-M/ARMv8-M Mainline; absent on ARMv6-M). */
+const FAULT_STATUS = 0xe000ed28;
+/** Bytes of the basic exception frame: r0–r3, r12, lr, pc, xpsr. */
+const EXCEPTION_FRAME = 32;
+/** CFSR bits (MMFSR | BFSR << 8 | UFSR << 16), for fault messages. */
+const CFSR_BITS: readonly [number, string][] = [
+  [0, 'instruction access violation'],
+  [1, 'data access violation'],
+  [3, 'MPU fault on exception return'],
+  [4, 'MPU fault on exception entry'],
+  [8, 'instruction bus error'],
+  [9, 'precise data bus error'],
+  [10, 'imprecise data bus error'],
+  [11, 'bus fault on exception return'],
+  [12, 'bus fault on exception entry'],
+  [16, 'undefined instruction'],
+  [17, 'invalid state (Thumb bit clear?)'],
+  [18, 'invalid EXC_RETURN'],
+  [19, 'coprocessor access (FPU/MVE disabled)'],
+  [20, 'stack limit overflow'],
+  [24, 'unaligned access'],
+  [25, 'divide by zero'],
+];
+const CFSR_MMARVALID = 1 << 7;
+const CFSR_BFARVALID = 1 << 15;
 /** Part numbers (CPUID[15:4]) of ARMv8-M Mainline cores: Cortex-M33, M35P, M55, M85, M52. */
 const V8M_MAINLINE_PARTS = new Set([0xd21, 0xd31, 0xd22, 0xd23, 0xd24]);
 /** Time for our own helper routines (clean, restore, a CRC of a buffer), ms. */
 const HELPER_TIMEOUT_MS = 5000;
+/** Extra time a CRC run gets per KiB it reads (1 MB/s: an M0 at 16 MHz does better). */
+const CRC_MS_PER_KIB = 1;
 
 const EXCEPTION_NAMES: Record<number, string> = {
   2: 'NMI',
@@ -62,7 +92,7 @@ export interface RunnerOptions extends LayoutOptions {
   breakpoint?: 'hw' | 'sw';
   /** Stop at the HardFault handler instead of waiting for the timeout (default true). */
   catchFaults?: boolean;
-  /** Check that the algorithm reads back as written after loading (default true). */
+  /** Check that the helpers and the algorithm read back as written after loading (default true). */
   verifyLoad?: boolean;
 }
 
@@ -72,6 +102,13 @@ export interface RunnerStats {
   calls: number;
   /** Runs of the target (a single call or one sequencer batch). */
   runs: number;
+}
+
+/** What the runner learned about a fault, for the error message. */
+interface FaultDetail {
+  /** Where the faulting code was (the stacked PC), when the core stopped on the fault handler's entry. */
+  pc: number | undefined;
+  text: string;
 }
 
 interface SavedState {
@@ -116,11 +153,14 @@ export class AlgorithmRunner {
   #saved: SavedState | undefined;
   #trapType: 'hw' | 'sw' = 'hw';
   #faultHandler: number | undefined;
+  /** Whether the runner inserted the fault-handler breakpoint (a user's own breakpoint there is left alone). */
+  #faultHandlerOwned = false;
   #v8m = false;
+  #cpuid: number | undefined;
   #closed = false;
   #crcTableLoaded = false;
   /** Set after a fault: the core is in an exception handler and further calls may lock it up. */
-  #faulted = false;
+  #faulted: string | undefined;
 
   private constructor(gdb: GdbClient, algorithm: FlashAlgorithm, layout: RamLayout, options: RunnerOptions) {
     this.gdb = gdb;
@@ -178,14 +218,19 @@ export class AlgorithmRunner {
     await gdb.writeMemory(this.layout.algorithm, relocated);
     await gdb.writeMemory(this.layout.stackBottom, u32(STACK_CANARY));
     if (this.#options.verifyLoad !== false) {
-      const back = await gdb.readMemory(this.layout.algorithm, relocated.length);
-      const bad = back.findIndex((b, i) => b !== relocated[i]);
-      if (bad >= 0) {
-        throw new RspflashError(
-          'RSPFLASH_LOAD_MISMATCH',
-          `The flash algorithm did not read back as written at ${hex32(this.layout.algorithm + bad)}: is ${hex32(this.layout.region.start)} really RAM?`,
-          { hint: 'Check --ram: it must be writable, executable RAM that nothing else uses while flashing.' },
-        );
+      for (const [what, address, bytes] of [
+        ["rspflash's helper code", this.layout.helpers, TARGET_CODE],
+        ['The flash algorithm', this.layout.algorithm, relocated],
+      ] as const) {
+        const back = await gdb.readMemory(address, bytes.length);
+        const bad = back.findIndex((b, i) => b !== bytes[i]);
+        if (bad >= 0) {
+          throw new RspflashError(
+            'RSPFLASH_LOAD_MISMATCH',
+            `${what} did not read back as written at ${hex32(address + bad)}: is ${hex32(address)} really RAM?`,
+            { hint: 'Check --ram: it must be writable, executable RAM that nothing else uses while flashing.' },
+          );
+        }
       }
     }
 
@@ -201,6 +246,7 @@ export class AlgorithmRunner {
     if (this.#options.catchFaults !== false) await this.#catchFaults();
 
     const cpuid = await this.#readWord(CPUID);
+    this.#cpuid = cpuid;
     this.#v8m = cpuid !== undefined && V8M_MAINLINE_PARTS.has((cpuid >>> 4) & 0xfff);
     const clean = await this.#callHelper('core clean', TARGET_ENTRY.coreClean, []);
     saved.system = { primask: clean.r0!, control: clean.r1!, mpu: clean.r2! };
@@ -220,9 +266,15 @@ export class AlgorithmRunner {
       return;
     }
     const handler = vector & ~1;
+    if (this.gdb.breakpoints.some((b) => b.address === handler)) {
+      // The user's own breakpoint stops the core there just as well; leave it to them.
+      this.#faultHandler = handler;
+      return;
+    }
     try {
       await this.gdb.insertBreakpoint(handler, 'hw');
       this.#faultHandler = handler;
+      this.#faultHandlerOwned = true;
     } catch {
       this.#log(`could not set a breakpoint on the HardFault handler at ${hex32(handler)}`);
     }
@@ -240,12 +292,30 @@ export class AlgorithmRunner {
 
   /**
    * Calls routine `fn` with `args` (R0–R3) and resolves with R0. Does not
-   * interpret the result: see {@link callChecked}.
+   * interpret the result: see {@link callChecked}. Three round trips; the
+   * stack canary is checked on the target in the same run (the call shim),
+   * and an overwritten canary throws {@link StackOverflowError}.
    */
   async call(fn: AlgorithmFunction, args: readonly number[], timeoutMs?: number): Promise<number> {
-    const regs = await this.#run(fn, this.entry(fn), args, timeoutMs ?? this.#timeoutFor(fn));
+    const entry = this.entry(fn);
+    const regs = await this.#run(fn, this.layout.helpers + TARGET_ENTRY.call, args, timeoutMs ?? this.#timeoutFor(fn), {
+      r4: entry | 1,
+      r5: this.layout.stackBottom,
+    });
     this.stats.calls++;
+    if (regs.r1 === SEQ_STATUS.stackOverflow) await this.#stackOverflow(fn, args);
     return regs.r0!;
+  }
+
+  /** The canary was overwritten: re-arm it, mark the CRC table (the guard band under the stack) stale, and throw. */
+  async #stackOverflow(fn: string, args: readonly number[]): Promise<never> {
+    this.#crcTableLoaded = false;
+    await this.gdb.writeMemory(this.layout.stackBottom, u32(STACK_CANARY));
+    throw new StackOverflowError(
+      `${formatCall(fn, args)} overflowed its stack: the canary at ${hex32(this.layout.stackBottom)} was overwritten ` +
+        `(stack ${this.layout.stackTop - this.layout.stackBottom} bytes at ${hex32(this.layout.stackBottom)})`,
+      fn,
+    );
   }
 
   /**
@@ -342,12 +412,7 @@ export class AlgorithmRunner {
     const failing = calls[Math.min(done, calls.length - 1)]!;
     const state = decodeEntry(after, Math.min(done, calls.length - 1));
     const callArgs = state.args.slice(0, Math.max(1, failing.args.length));
-    if (status === SEQ_STATUS.stackOverflow) {
-      throw new StackOverflowError(
-        `${formatCall(failing.fn, callArgs)} overflowed its stack: the canary at ${hex32(this.layout.stackBottom)} was overwritten`,
-        failing.fn,
-      );
-    }
+    if (status === SEQ_STATUS.stackOverflow) await this.#stackOverflow(failing.fn, callArgs);
     if (status !== SEQ_STATUS.failed) {
       throw new RspflashError('RSPFLASH_ALGO_FAULT', `The sequencer returned an unknown status ${status} after ${done} calls`);
     }
@@ -374,7 +439,7 @@ export class AlgorithmRunner {
         expect: 0,
         collect: true,
       }));
-      const timeoutMs = HELPER_TIMEOUT_MS + calls.reduce((n, c) => n + Math.ceil(c.args[2]! / 10_000), 0);
+      const timeoutMs = HELPER_TIMEOUT_MS + calls.reduce((n, c) => n + Math.ceil((c.args[2]! / 1024) * CRC_MS_PER_KIB), 0);
       out.push(...(await this.batch(slot, calls, { timeoutMs })));
     }
     return out;
@@ -394,14 +459,22 @@ export class AlgorithmRunner {
   /**
    * The call itself: G, c, g. Returns the core registers at the trap.
    * Faults, timeouts and stack overflows become typed errors; the core is
-   * always left halted.
+   * always left halted. `extra` registers go into the same `G`.
    */
-  async #run(fn: string, entry: number, args: readonly number[], timeoutMs: number): Promise<Record<string, number>> {
-    if (this.#closed) throw new TargetStateError('The algorithm runner is closed');
-    if (this.#faulted) {
+  async #run(
+    fn: string,
+    entry: number,
+    args: readonly number[],
+    timeoutMs: number,
+    extra: Readonly<Record<string, number>> = {},
+  ): Promise<Record<string, number>> {
+    if (this.#closed) throw new TargetStateError(`The algorithm runner is closed; cannot call ${fn}`);
+    if (this.#faulted !== undefined) {
       throw new TargetStateError(
-        `The core is still in a fault handler after an earlier failure; reset the target before calling ${fn}`,
-        { hint: 'Reconnect with a reset (e.g. rspflash --reset), or reset from the debugger.' },
+        `The core is still in an exception handler after ${this.#faulted}; reset the target and load the algorithm again before calling ${fn}`,
+        {
+          hint: "A faulted core cannot run more code (a second fault locks it up): reset it (rspflash --reset, 'monitor reset', or GdbClient.monitor with the server's reset command), then create a new runner.",
+        },
       );
     }
     const values: Record<string, number> = {
@@ -409,6 +482,7 @@ export class AlgorithmRunner {
       r1: args[1] ?? 0,
       r2: args[2] ?? 0,
       r3: args[3] ?? 0,
+      ...extra,
       sp: this.layout.stackTop,
       lr: this.layout.trap | 1,
       pc: entry,
@@ -417,16 +491,35 @@ export class AlgorithmRunner {
     if (this.layout.staticBase !== undefined) values.r9 = this.layout.staticBase;
     await this.gdb.writeRegisters(values);
     this.stats.runs++;
-    const { interrupted } = await this.gdb.continue({ timeoutMs });
+    const { stop, interrupted } = await this.gdb.continue({ timeoutMs });
+    if (stop.kind === 'exited' || stop.kind === 'killed') {
+      this.#faulted = `${formatCall(fn, args)} ended the target`;
+      throw new AlgorithmFaultError(
+        `${formatCall(fn, args)} ended the target (stop reply '${stop.kind}'): QEMU exits when the core locks up after a fault in a fault handler`,
+        fn,
+        args,
+        undefined,
+        undefined,
+      );
+    }
     const regs = await this.gdb.readCoreRegisters();
     const pc = regs.pc;
     const xpsr = regs.xpsr ?? 0;
     if (!interrupted && pc === this.layout.trap) return regs;
     const where = `PC ${pc === undefined ? '?' : hex32(pc)}, ${exceptionName(xpsr)}`;
     if ((xpsr & IPSR_MASK) !== 0 || (pc !== undefined && pc === this.#faultHandler)) {
-      this.#faulted = true;
+      const exception = (xpsr & IPSR_MASK) !== 0 ? exceptionName(xpsr) : 'a fault handler';
+      this.#faulted = `${formatCall(fn, args)} faulted (${exception})`;
+      const detail = await this.#faultDetail(regs).catch((): FaultDetail => ({ pc: undefined, text: '' }));
       const lr = regs.lr === undefined ? '' : `, LR ${hex32(regs.lr)}`;
-      throw new AlgorithmFaultError(`${formatCall(fn, args)} faulted: the core stopped in ${where}${lr}`, fn, args, pc, xpsr);
+      const at = detail.pc === undefined ? '' : ` at ${this.#describeAddress(detail.pc)}`;
+      throw new AlgorithmFaultError(
+        `${formatCall(fn, args)} faulted${at}: ${exception}${detail.text}; the core stopped at ${where}${lr}`,
+        fn,
+        args,
+        detail.pc ?? pc,
+        xpsr,
+      );
     }
     if (interrupted) {
       throw new AlgorithmTimeoutError(
@@ -438,6 +531,48 @@ export class AlgorithmRunner {
       );
     }
     throw new AlgorithmFaultError(`${formatCall(fn, args)} stopped at ${where} instead of returning to the trap at ${hex32(this.layout.trap)}`, fn, args, pc, xpsr);
+  }
+
+  /**
+   * Reads what the core recorded about a fault: the stacked PC (only when the
+   * core stopped on the fault handler's first instruction, where SP points at
+   * the exception frame) and the fault status registers (ARMv7-M and later;
+   * reads that fail are skipped). Only on the error path.
+   */
+  async #faultDetail(regs: Record<string, number>): Promise<FaultDetail> {
+    let pc: number | undefined;
+    let text = '';
+    if (regs.pc !== undefined && regs.pc === this.#faultHandler && regs.sp !== undefined) {
+      const frame = await this.gdb.readMemory(regs.sp, EXCEPTION_FRAME).catch(() => undefined);
+      if (frame) pc = new DataView(frame.buffer, frame.byteOffset).getUint32(24, true);
+    }
+    if (this.#v8m || (this.#cpuid !== undefined && ((this.#cpuid >>> 16) & 0xf) === 0xf)) {
+      const status = await this.gdb.readMemory(FAULT_STATUS, 20).catch(() => undefined);
+      if (status) {
+        const view = new DataView(status.buffer, status.byteOffset);
+        const [cfsr, hfsr, , mmfar, bfar] = [0, 4, 8, 12, 16].map((o) => view.getUint32(o, true)) as [number, number, number, number, number];
+        const causes = CFSR_BITS.filter(([bit]) => cfsr & (1 << bit)).map(([, name]) => name);
+        if (cfsr & CFSR_BFARVALID) causes.push(`bus fault address ${hex32(bfar)}`);
+        if (cfsr & CFSR_MMARVALID) causes.push(`MPU fault address ${hex32(mmfar)}`);
+        text = ` (CFSR ${hex32(cfsr)}${causes.length > 0 ? `: ${causes.join(', ')}` : ''}; HFSR ${hex32(hfsr)})`;
+      }
+    }
+    return { pc, text };
+  }
+
+  /** `0x…` plus, inside the algorithm or our helpers, the routine it falls in (`EraseSector+0x4`). */
+  #describeAddress(address: number): string {
+    const offset = address - this.layout.algorithm;
+    if (offset >= 0 && offset < this.layout.algorithmSize) {
+      let best: [string, number] | undefined;
+      for (const [name, entry] of Object.entries(this.algorithm.functions)) {
+        if (entry !== undefined && entry <= offset && (best === undefined || entry > best[1])) best = [name, entry];
+      }
+      if (best) return `PC ${hex32(address)} (${best[0]}+0x${(offset - best[1]).toString(16)})`;
+    }
+    const helper = address - this.layout.helpers;
+    if (helper >= 0 && helper < TARGET_CODE.length) return `PC ${hex32(address)} (rspflash helper +0x${helper.toString(16)})`;
+    return `PC ${hex32(address)}`;
   }
 
   /**
@@ -457,7 +592,7 @@ export class AlgorithmRunner {
       }
     };
     if (!gdb.closed && gdb.state === 'halted') {
-      if (saved && this.#options.restore !== false && !this.#faulted) {
+      if (saved && this.#options.restore !== false && this.#faulted === undefined) {
         if (saved.splim) await attempt(() => this.#callHelper('stack limit restore', TARGET_ENTRY.splimRestore, [saved.splim!.msplim, saved.splim!.psplim]));
         if (saved.system) {
           const s = saved.system;
@@ -465,7 +600,7 @@ export class AlgorithmRunner {
         }
       }
       await attempt(() => gdb.removeBreakpoint(this.layout.trap, this.#trapType));
-      if (this.#faultHandler !== undefined) await attempt(() => gdb.removeBreakpoint(this.#faultHandler!, 'hw'));
+      if (this.#faultHandler !== undefined && this.#faultHandlerOwned) await attempt(() => gdb.removeBreakpoint(this.#faultHandler!, 'hw'));
       if (saved && this.#options.restore !== false) {
         for (const span of saved.ram) await attempt(() => gdb.writeMemory(span.start, span.data));
         if (Object.keys(saved.registers).length > 0) await attempt(() => gdb.writeRegisters(saved.registers));
