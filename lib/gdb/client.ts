@@ -76,6 +76,8 @@ const PACKET_SLACK = 1;
 const MEMORY_HEADER_MAX = 19;
 /** Cap on a qXfer document: a hostile server could otherwise stream for ever. */
 const MAX_XFER_BYTES = 4 << 20;
+/** How long a server has to answer `D`. */
+const DETACH_TIMEOUT_MS = 2000;
 /** How long a target has to stop after an interrupt before the link is given up. */
 const INTERRUPT_GRACE_MS = 3000;
 /** Fallback register numbers when a server has no target description (GDB's arm layout). */
@@ -89,13 +91,18 @@ const FALLBACK_REGISTERS: readonly RegisterInfo[] = [
   })),
   { name: 'xpsr', regnum: 25, bitsize: 32, type: 'uint32', feature: 'fallback' },
 ];
-/** Aliases: GDB and servers spell some registers differently. */
-const REGISTER_ALIASES: Readonly<Record<string, readonly string[]>> = {
-  xpsr: ['xpsr', 'cpsr', 'psr'],
-  sp: ['sp', 'r13', 'msp'],
-  lr: ['lr', 'r14'],
-  pc: ['pc', 'r15'],
-};
+/**
+ * Names GDB and servers use for the same register. A name finds the first of
+ * its group the server describes, whichever member was asked for.
+ */
+const REGISTER_ALIASES: readonly (readonly string[])[] = [
+  ['xpsr', 'cpsr', 'psr'],
+  ['sp', 'r13'],
+  ['lr', 'r14'],
+  ['pc', 'r15'],
+];
+/** Last resort for `sp` on a server that only describes the banked stack pointers. */
+const SP_FALLBACK = 'msp';
 
 interface GSlot {
   reg: RegisterInfo;
@@ -109,6 +116,17 @@ function opError(what: string, request: string, reply: string): ServerError {
 
 function isErrorReply(reply: string): boolean {
   return /^E(\s?[0-9a-fA-F]{2}|\..*)$/.test(reply);
+}
+
+/**
+ * Whether a payload is a stop reply (`S05`, `T02thread:01;`, `W00`, `X09`). QEMU sends
+ * one unasked to a client that connects while the VM runs (it stops the VM on connect):
+ * it arrives in place of the answer to the first request and must be skipped.
+ */
+function isStopReply(payload: Uint8Array): boolean {
+  const hex = (c: number | undefined) => c !== undefined && /[0-9a-fA-F]/.test(String.fromCharCode(c));
+  const first = payload[0];
+  return (first === 0x53 || first === 0x54 || first === 0x57 || first === 0x58) && hex(payload[1]) && hex(payload[2]);
 }
 
 function leHex(value: number, bytes: number): string {
@@ -189,9 +207,12 @@ export class GdbClient extends EventEmitter {
   #gCache: Uint8Array | undefined;
   #gWrite: boolean | undefined;
   #pRead: boolean | undefined;
+  #pWrite: boolean | undefined;
   readonly #writeWindow: number;
   readonly #breakpoints = new Map<string, { type: 'sw' | 'hw'; address: number; kind: number }>();
   #memoryMap: MemoryRegion[] | undefined;
+  /** Process id from the last stop reply, when the server names threads `pPID.TID`. */
+  #lastPid: number | undefined;
 
   private constructor(
     conn: RspConnection,
@@ -208,6 +229,7 @@ export class GdbClient extends EventEmitter {
     this.initialStop = initialStop;
     this.#writeWindow = writeWindow;
     if (initialStop.kind === 'exited' || initialStop.kind === 'killed') this.#state = 'exited';
+    this.#noteStop(initialStop);
     conn.on('output', (text: string) => this.emit('output', text));
     conn.on('close', (err: Error | undefined) => this.emit('close', err));
   }
@@ -221,7 +243,7 @@ export class GdbClient extends EventEmitter {
     const stream = await openSocket(endpoint, options);
     const conn = new RspConnection(stream, { timeoutMs: options.timeoutMs ?? 10_000 });
     try {
-      const supportedReply = await conn.requestText('qSupported:swbreak+;hwbreak+');
+      const supportedReply = await conn.requestText('qSupported:swbreak+;hwbreak+', { isReply: (reply) => !isStopReply(reply) });
       const features = parseSupported(supportedReply);
       const sizeText = features.get('PacketSize');
       const packetSize = typeof sizeText === 'string' && /^[0-9a-fA-F]+$/.test(sizeText) ? parseInt(sizeText, 16) : 400;
@@ -285,6 +307,7 @@ export class GdbClient extends EventEmitter {
 
   /** Sends a raw packet and returns the reply text; for what the API does not cover. */
   async rawRequest(payload: string, timeoutMs?: number): Promise<string> {
+    this.#gCache = undefined; // the packet may change registers (a reset, a P, a step)
     return this.#conn.requestText(payload, timeoutMs === undefined ? {} : { timeoutMs });
   }
 
@@ -367,10 +390,13 @@ export class GdbClient extends EventEmitter {
         let header: string;
         if (binary) {
           n = fitEscaped(data, offset, budget);
+          // Whole words per packet unless it is the last: a word split between two packets
+          // becomes two partial writes, which a peripheral register or flash may not accept.
+          if (offset + n < data.length && n >= 4) n &= ~3;
           header = `X${at.toString(16)},${n.toString(16)}:`;
           body = escapeBinary(data.subarray(offset, offset + n));
         } else {
-          n = Math.min(Math.floor(budget / 2), data.length - offset);
+          n = Math.min(Math.floor(budget / 2) & ~3, data.length - offset);
           header = `M${at.toString(16)},${n.toString(16)}:`;
           body = Buffer.from(hexEncode(data.subarray(offset, offset + n)), 'latin1');
         }
@@ -395,10 +421,16 @@ export class GdbClient extends EventEmitter {
   // -------------------------------------------------------------------------
   // Registers
 
-  /** The register called `name` (case-insensitive, with aliases such as `cpsr` for `xpsr`). */
+  /**
+   * The register called `name`: case-insensitive (J-Link says `XPSR`), and
+   * through aliases either way (`cpsr` finds `xpsr` and `xpsr` finds `cpsr`;
+   * `r13` finds `sp`).
+   */
   register(name: string): RegisterInfo {
     const wanted = name.toLowerCase();
-    for (const alias of REGISTER_ALIASES[wanted] ?? [wanted]) {
+    const group = REGISTER_ALIASES.find((g) => g.includes(wanted)) ?? [];
+    const candidates = [wanted, ...group.filter((n) => n !== wanted), ...(group.includes('sp') ? [SP_FALLBACK] : [])];
+    for (const alias of candidates) {
       const found = this.registers.find((r) => r.name.toLowerCase() === alias);
       if (found) return found;
     }
@@ -450,31 +482,44 @@ export class GdbClient extends EventEmitter {
   /**
    * Writes registers by name. When all are in the `g` packet and the server
    * accepts `G`, one `G` writes them all (the others keep the values last read);
-   * otherwise one `P` each.
+   * otherwise one `P` each. A server that refuses `P` (older J-Link answers
+   * `E01`) gets `G` for every register the `g` packet carries.
    */
   async writeRegisters(values: Readonly<Record<string, number>>): Promise<void> {
     this.#requireHalted('write registers');
     const entries = Object.entries(values).map(([name, value]) => ({ reg: this.register(name), value }));
+    if (entries.length === 0) return;
     if (this.#gLayout === undefined) await this.#readG();
-    const layout = this.#gLayout!;
-    const inG = entries.every((e) => layout.some((s) => s.reg === e.reg && s.size === 4));
-    if (inG && this.#gWrite !== false && entries.length > 1) {
-      const g = new Uint8Array(this.#gCache ?? (await this.#readG()));
-      for (const { reg, value } of entries) {
-        const slot = layout.find((s) => s.reg === reg)!;
-        new DataView(g.buffer).setUint32(slot.offset, value >>> 0, true);
-      }
-      const reply = await this.#conn.requestText(`G${hexEncode(g)}`, { label: `G (${entries.map((e) => e.reg.name).join(',')})` });
-      if (reply === 'OK') {
-        this.#gWrite = true;
-        this.#gCache = g;
-        return;
-      }
-      if (this.#gWrite === true && reply !== '') throw opError('Writing registers failed', 'G', reply);
-      this.#gWrite = false;
-      this.#log(`G not usable (answered '${reply}'): writing registers one by one with P`);
+    const inG = entries.every((e) => this.#inG(e.reg));
+    if (inG && this.#gWrite !== false && (entries.length > 1 || this.#pWrite === false)) {
+      if (await this.#writeG(entries)) return;
     }
     for (const { reg, value } of entries) await this.#writeP(reg, value);
+  }
+
+  /** Whether `reg` is a 32-bit slot of the `g` packet (so `G` can write it). */
+  #inG(reg: RegisterInfo): boolean {
+    return this.#gLayout?.some((s) => s.reg === reg && s.size === 4) === true;
+  }
+
+  /** One `G` over the last-read `g` with `entries` patched in; false when the server refuses `G`. */
+  async #writeG(entries: readonly { reg: RegisterInfo; value: number }[]): Promise<boolean> {
+    const layout = this.#gLayout!;
+    const g = new Uint8Array(this.#gCache ?? (await this.#readG()));
+    for (const { reg, value } of entries) {
+      const slot = layout.find((s) => s.reg === reg)!;
+      new DataView(g.buffer).setUint32(slot.offset, value >>> 0, true);
+    }
+    const reply = await this.#conn.requestText(`G${hexEncode(g)}`, { label: `G (${entries.map((e) => e.reg.name).join(',')})` });
+    if (reply === 'OK') {
+      this.#gWrite = true;
+      this.#gCache = g;
+      return true;
+    }
+    if (this.#gWrite === true && reply !== '') throw opError('Writing registers failed', 'G', reply);
+    this.#gWrite = false;
+    this.#log(`G not usable (answered '${reply}'): writing registers one by one with P`);
+    return false;
   }
 
   async #readG(): Promise<Uint8Array> {
@@ -524,25 +569,25 @@ export class GdbClient extends EventEmitter {
   async #writeP(reg: RegisterInfo, value: number): Promise<void> {
     const size = Math.ceil(reg.bitsize / 8);
     const request = `P${reg.regnum.toString(16)}=${leHex(value, Math.min(size, 4)).padEnd(size * 2, '0')}`;
+    if (this.#pWrite === false) {
+      if (this.#inG(reg) && this.#gWrite !== false && (await this.#writeG([{ reg, value }]))) return;
+      throw new UnsupportedError(`The server cannot write register ${reg.name}: it refuses P and its g packet does not carry ${reg.name}`, request);
+    }
     const reply = await this.#conn.requestText(request);
     if (reply === 'OK') {
+      this.#pWrite = true;
       this.#patchCache(reg, value);
       return;
     }
-    if (reply === '') {
-      // J-Link versions that refuse P still accept G.
-      const slot = this.#gLayout?.find((s) => s.reg === reg);
-      if (slot && this.#gWrite !== false) {
-        const g = new Uint8Array(await this.#readG());
-        new DataView(g.buffer).setUint32(slot.offset, value >>> 0, true);
-        const greply = await this.#conn.requestText(`G${hexEncode(g)}`);
-        if (greply === 'OK') {
-          this.#gCache = g;
-          return;
-        }
-      }
-      throw new UnsupportedError(`The server cannot write register ${reg.name} (P unsupported)`, request);
+    const refused = reply === '' || isErrorReply(reply);
+    if (this.#pWrite === true || !refused) throw opError(`Writing register ${reg.name} failed`, request, reply);
+    // The first P was refused: J-Link versions that answer P with E01 (or not at all) still accept G.
+    if (this.#inG(reg) && this.#gWrite !== false && (await this.#writeG([{ reg, value }]))) {
+      this.#pWrite = false;
+      this.#log(`P not usable (answered '${reply}'): writing registers with G`);
+      return;
     }
+    if (reply === '') throw new UnsupportedError(`The server cannot write register ${reg.name} (P unsupported)`, request);
     throw opError(`Writing register ${reg.name} failed`, request, reply);
   }
 
@@ -618,6 +663,7 @@ export class GdbClient extends EventEmitter {
     try {
       const reply = await this.#conn.requestText(packet, { timeoutMs: Infinity, label: packet });
       const stop = parseStopReply(reply);
+      this.#noteStop(stop);
       this.#state = stop.kind === 'exited' || stop.kind === 'killed' ? 'exited' : 'halted';
       return { stop, interrupted };
     } catch (err) {
@@ -647,13 +693,20 @@ export class GdbClient extends EventEmitter {
    */
   async monitor(command: string, options: { timeoutMs?: number } = {}): Promise<string> {
     let output = '';
+    // A monitor command may reset the core or write registers: registers read before are stale.
+    this.#gCache = undefined;
     const request = `qRcmd,${hexEncode(Buffer.from(command, 'utf8'))}`;
     const reply = await this.#conn.requestText(request, {
       label: `monitor ${command}`,
       onOutput: (text) => (output += text),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
-    if (reply === 'OK') return output;
+    if (reply === 'OK') {
+      if (this.server.dialect.unknownMonitorCommand?.test(output)) {
+        throw new UnsupportedError(`The server does not know 'monitor ${command}': ${output.trim()}`, `monitor ${command}`);
+      }
+      return output;
+    }
     if (reply === '') throw new UnsupportedError(`The server does not support 'monitor ${command}'`, `monitor ${command}`);
     if (isErrorReply(reply)) throw opError(`'monitor ${command}' failed`, `monitor ${command}`, reply);
     return output + Buffer.from(hexDecode(reply)).toString('utf8');
@@ -671,12 +724,38 @@ export class GdbClient extends EventEmitter {
         for (const bp of [...this.#breakpoints.values()]) await this.removeBreakpoint(bp.address, bp.type, bp.kind).catch(() => undefined);
         if (options.resume) {
           if (this.server.dialect.resume === 'monitor-go') await this.monitor('go');
-          else await this.#conn.requestText('D', { timeoutMs: 2000 });
+          else await this.#detach();
         }
       }
     } finally {
       this.#conn.close();
     }
+  }
+
+  /**
+   * `D`, which lets the target run on. A server in multiprocess mode wants the
+   * process id (`D;1`) and answers a bare `D` with an error: QEMU stays in that
+   * mode for every later client once one client (GDB does) asked for
+   * `multiprocess+`. Its stop replies then name threads `pPID.TID`.
+   */
+  async #detach(): Promise<void> {
+    const reply = await this.#conn.requestText('D', { timeoutMs: DETACH_TIMEOUT_MS });
+    if (reply === 'OK') return;
+    if (isErrorReply(reply)) {
+      const pid = this.#lastPid ?? 1;
+      const retry = await this.#conn.requestText(`D;${pid.toString(16)}`, { timeoutMs: DETACH_TIMEOUT_MS });
+      if (retry === 'OK') return;
+      throw opError('Detaching to let the target run failed', `D;${pid.toString(16)}`, retry);
+    }
+    if (reply === '') throw new UnsupportedError('The server does not support detaching (D): the target stays halted', 'D');
+    throw opError('Detaching to let the target run failed', 'D', reply);
+  }
+
+  /** Remembers the process id of a multiprocess thread id (`p01.01`) in a stop reply. */
+  #noteStop(stop: StopReply): void {
+    if (stop.kind !== 'signal' || !stop.thread) return;
+    const m = /^p([0-9a-fA-F]+)/.exec(stop.thread);
+    if (m) this.#lastPid = parseInt(m[1]!, 16);
   }
 
   #requireHalted(what: string): void {

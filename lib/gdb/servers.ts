@@ -31,6 +31,13 @@ export interface ServerDialect {
    * answers `E22` to reads of more than 0x800 bytes.
    */
   readonly maxReadChunk: number;
+  /**
+   * How the server reports a monitor command it does not know when it still
+   * answers `OK`. QEMU passes `qRcmd` to its HMP monitor, which prints
+   * `unknown command: 'foo'` and the stub answers `OK`; J-Link answers empty and
+   * OpenOCD `E…`, which need no pattern.
+   */
+  readonly unknownMonitorCommand: RegExp | undefined;
 }
 
 const BASE: Omit<ServerDialect, 'kind'> = {
@@ -39,6 +46,7 @@ const BASE: Omit<ServerDialect, 'kind'> = {
   resetRunCommand: undefined,
   writeWindow: 1,
   maxReadChunk: Number.MAX_SAFE_INTEGER,
+  unknownMonitorCommand: undefined,
 };
 
 /** Dialects by kind. */
@@ -46,22 +54,43 @@ export const DIALECTS: Readonly<Record<ServerKind, ServerDialect>> = {
   jlink: { ...BASE, kind: 'jlink', resume: 'monitor-go', resetHaltCommand: 'reset', resetRunCommand: undefined },
   openocd: { ...BASE, kind: 'openocd', resetHaltCommand: 'reset halt', resetRunCommand: 'reset run' },
   pyocd: { ...BASE, kind: 'pyocd', resetHaltCommand: 'reset halt', resetRunCommand: 'reset' },
-  qemu: { ...BASE, kind: 'qemu', resetHaltCommand: 'system_reset', writeWindow: 4, maxReadChunk: 0x800 },
+  qemu: {
+    ...BASE,
+    kind: 'qemu',
+    resetHaltCommand: 'system_reset',
+    writeWindow: 4,
+    maxReadChunk: 0x800,
+    unknownMonitorCommand: /^unknown command: '/m,
+  },
   unknown: { ...BASE, kind: 'unknown' },
 };
 
 /**
- * Guesses the server from its `qSupported` features.
+ * Guesses the server from its `qSupported` features. Each rule rests on what
+ * that server's source sends (the replies are pinned in test/gdb/servers.test.ts):
  *
- * - JLinkGDBServer says `qXfer:memory-map:read-` (an explicit minus no other server sends) with `hwbreak+`.
- * - QEMU advertises `vContSupported+` but neither `QStartNoAckMode` (7.x) nor a memory map.
- * - OpenOCD and pyOCD both advertise a memory map and no-ack mode; pyOCD (unlike OpenOCD) does not say `vContSupported+`.
+ * - JLinkGDBServer says `qXfer:memory-map:read-` (explicitly absent) together
+ *   with `hwbreak+`, which OpenOCD never sends.
+ * - pyOCD alone says `QNonStop+`; older versions are told by a memory map
+ *   without `vContSupported+`.
+ * - OpenOCD always says `qXfer:threads:read+` and `vContSupported+`; its memory
+ *   map is `-` when no flash bank is configured (a RAM-only target, or a chip
+ *   whose flash it does not know, as Alif's OSPI).
+ * - QEMU says `vContSupported+;multiprocess+` and has neither a memory map nor
+ *   thread lists; 7.x also lacks `QStartNoAckMode`.
+ *
+ * Anything else (Black Magic Probe, probe-rs, ST-LINK gdbserver, …) is
+ * `unknown` rather than a wrong guess: a wrong dialect sends the wrong monitor
+ * commands.
  */
 export function detectServer(features: ReadonlyMap<string, string | boolean>): ServerKind {
   const has = (name: string) => features.get(name) === true;
   if (features.get('qXfer:memory-map:read') === false && has('hwbreak')) return 'jlink';
-  if (has('qXfer:memory-map:read')) return has('vContSupported') ? 'openocd' : 'pyocd';
-  if (has('vContSupported') && !has('QStartNoAckMode')) return 'qemu';
+  if (has('QNonStop') || (has('qXfer:memory-map:read') && !has('vContSupported') && has('qXfer:threads:read'))) return 'pyocd';
+  if (has('qXfer:threads:read') && has('vContSupported') && has('QStartNoAckMode')) return 'openocd';
+  if (!features.has('qXfer:memory-map:read') && !features.has('qXfer:threads:read') && has('vContSupported')) {
+    if (has('multiprocess') || !has('QStartNoAckMode')) return 'qemu';
+  }
   return 'unknown';
 }
 

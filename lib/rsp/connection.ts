@@ -45,6 +45,13 @@ export interface RequestOptions {
   onOutput?: (text: string) => void;
   /** Short description for errors and logs, e.g. `m 0x20000000,0x400`. Defaults to the packet's start. */
   label?: string;
+  /**
+   * Whether a packet can be this request's reply. One for which it returns
+   * false is dropped as unsolicited and the request waits on: QEMU greets a
+   * client that connects while the VM runs with a stop reply (`T02…`) nobody
+   * asked for, which must not be taken as the answer to `qSupported`.
+   */
+  isReply?: (payload: Uint8Array) => boolean;
 }
 
 /** Counters for benchmarks and tests. */
@@ -55,7 +62,10 @@ export interface ConnectionStats {
   packetsReceived: number;
   bytesSent: number;
   bytesReceived: number;
-  /** Times a request was sent and its reply awaited before the next could go: exchanges, not packets. */
+  /**
+   * Exchanges, not packets: one per request, and one per `window` packets of a
+   * {@link RspConnection.pipeline} (what its cost in latency comes to).
+   */
   roundTrips: number;
   retransmits: number;
 }
@@ -68,6 +78,7 @@ interface Waiter {
   timer: NodeJS.Timeout | undefined;
   outputBytes: number;
   onOutput: ((text: string) => void) | undefined;
+  isReply: ((payload: Uint8Array) => boolean) | undefined;
   resolve: (payload: Uint8Array) => void;
   reject: (err: Error) => void;
 }
@@ -231,7 +242,7 @@ export class RspConnection extends EventEmitter {
   #exchange(payload: string | Uint8Array, options: RequestOptions): Promise<Uint8Array> {
     const bytes = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
     this.stats.roundTrips++;
-    return this.#send(bytes, options.timeoutMs ?? this.#timeoutMs, options.label, options.onOutput);
+    return this.#send(bytes, options.timeoutMs ?? this.#timeoutMs, options.label, options.onOutput, options.isReply);
   }
 
   async #pipeline(
@@ -243,6 +254,7 @@ export class RspConnection extends EventEmitter {
     const inFlight: Promise<Uint8Array>[] = [];
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     let failed = false;
+    let count = 0;
     const iterator = payloads[Symbol.iterator]();
     let exhausted = false;
     while (!exhausted || inFlight.length > 0) {
@@ -252,7 +264,9 @@ export class RspConnection extends EventEmitter {
           exhausted = true;
           break;
         }
-        if (inFlight.length === 0) this.stats.roundTrips++;
+        // A window of packets costs one round trip: N packets take about N / window of them.
+        if (count % window === 0) this.stats.roundTrips++;
+        count++;
         const sent = this.#send(next.value, timeoutMs, options.label, undefined);
         // Rejections are observed when this promise is awaited below; keep node from calling them unhandled meanwhile.
         sent.catch(() => undefined);
@@ -268,7 +282,13 @@ export class RspConnection extends EventEmitter {
     return replies;
   }
 
-  #send(bytes: Uint8Array, timeoutMs: number, label: string | undefined, onOutput: ((text: string) => void) | undefined): Promise<Uint8Array> {
+  #send(
+    bytes: Uint8Array,
+    timeoutMs: number,
+    label: string | undefined,
+    onOutput: ((text: string) => void) | undefined,
+    isReply?: (payload: Uint8Array) => boolean,
+  ): Promise<Uint8Array> {
     if (this.#closed) {
       return Promise.reject(this.#closedBy ?? new ConnectionClosedError('The connection to the GDB server is closed'));
     }
@@ -283,6 +303,7 @@ export class RspConnection extends EventEmitter {
         timer: undefined,
         outputBytes: 0,
         onOutput,
+        isReply,
         resolve,
         reject,
       };
@@ -410,7 +431,7 @@ export class RspConnection extends EventEmitter {
       }
       return;
     }
-    if (!waiter) {
+    if (!waiter || (waiter.isReply && !waiter.isReply(payload))) {
       this.#unsolicited++;
       this.#log(`<- unsolicited reply dropped (${this.#unsolicited} so far)`);
       return;
