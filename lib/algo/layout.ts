@@ -42,7 +42,11 @@ export interface LayoutOptions {
   bufferSize?: number;
   /** Number of buffers (default 2, at least 1). */
   buffers?: number;
-  /** Batch-table entries per buffer (default 256). */
+  /**
+   * Batch-table entries per buffer (default: up to {@link MAX_TABLE_ENTRIES},
+   * fewer in small RAM: about an eighth of each buffer, at least
+   * {@link MIN_TABLE_ENTRIES}, always leaving room for one page of data).
+   */
   tableEntries?: number;
 }
 
@@ -97,8 +101,10 @@ export const HELPER_STACK = 64;
 export const LAYOUT_PAGE = 1024;
 /** The CRC-32 table of the on-target CRC routine: 256 words. */
 export const CRC_TABLE_BYTES = 1024;
-/** Default number of batch-table entries per buffer. */
-export const DEFAULT_TABLE_ENTRIES = 256;
+/** Most batch-table entries per buffer chosen by default (8 KiB of table). */
+export const MAX_TABLE_ENTRIES = 256;
+/** Fewest batch-table entries per buffer chosen by default (an nRF51 has 16 KiB of RAM in all). */
+export const MIN_TABLE_ENTRIES = 8;
 
 const alignUp = (value: number, to: number) => Math.ceil(value / to) * to;
 const alignDown = (value: number, to: number) => Math.floor(value / to) * to;
@@ -131,8 +137,6 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
   const requestedStack = positiveInteger(options.stackSize ?? algo.stackSize ?? DEFAULT_STACK, 'The stack size');
   const stackSize = alignUp(requestedStack + HELPER_STACK, 8);
   const bufferCount = positiveInteger(options.buffers ?? 2, 'The number of buffers');
-  const tableEntries = positiveInteger(options.tableEntries ?? DEFAULT_TABLE_ENTRIES, 'The number of batch-table entries');
-  const tableBytes = tableEntries * ENTRY_SIZE;
   const helpersSize = TARGET_CODE.length;
   const regionEnd = region.start + region.size;
   const blobSize = algo.blob.length;
@@ -171,6 +175,11 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
   const stackTop = stackBottom + stackSize;
   const buffersStart = alignUp(stackTop, LAYOUT_PAGE);
   const available = regionEnd - buffersStart;
+  const tableEntries =
+    options.tableEntries === undefined
+      ? defaultTableEntries(available, bufferCount, options.bufferSize === undefined ? pageSize : alignDown(options.bufferSize, pageSize))
+      : positiveInteger(options.tableEntries, 'The number of batch-table entries');
+  const tableBytes = tableEntries * ENTRY_SIZE;
   const span = (size: number) => (bufferCount - 1) * alignUp(tableBytes + size, 8) + tableBytes + size;
   const tooSmall = (size: number): RamLayoutError => {
     const need = buffersStart - region.start + span(size);
@@ -218,6 +227,19 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
     buffers,
     used: [{ start: low, end }, ...extra],
   };
+}
+
+/**
+ * Table entries where none were asked for: {@link MAX_TABLE_ENTRIES} where RAM
+ * is plenty; in small RAM about an eighth of each buffer's share, but never so
+ * many that `minData` bytes of data (a page, or the buffer size asked for) no
+ * longer fit; at least {@link MIN_TABLE_ENTRIES}. The "too small" figure is
+ * computed with that minimum, so a region of that size picks it too.
+ */
+function defaultTableEntries(available: number, bufferCount: number, minData: number): number {
+  const share = alignDown(Math.floor(available / bufferCount), 8);
+  const entries = Math.min(MAX_TABLE_ENTRIES, Math.floor(share / 8 / ENTRY_SIZE), Math.floor((share - minData) / ENTRY_SIZE));
+  return Math.max(MIN_TABLE_ENTRIES, entries);
 }
 
 /** A human-readable picture of a layout, in address order, for `-v` output and debug logs. */

@@ -40,7 +40,12 @@ export interface BatchCall {
   collect?: boolean;
 }
 
-/** Encodes calls into a table for `rsp_seq_run`, little-endian. */
+/**
+ * Encodes calls into a table for `rsp_seq_run`, little-endian. Throws
+ * `RangeError` for a repeat outside 1..{@link MAX_REPEAT}, more than four
+ * arguments, or a value that is not a 32-bit integer (negative values are
+ * taken as their two's complement).
+ */
 export function encodeBatch(calls: readonly BatchCall[]): Uint8Array {
   const table = new Uint8Array(calls.length * ENTRY_SIZE);
   const view = new DataView(table.buffer);
@@ -48,6 +53,12 @@ export function encodeBatch(calls: readonly BatchCall[]): Uint8Array {
     const repeat = call.repeat ?? 1;
     if (!Number.isInteger(repeat) || repeat < 1 || repeat > MAX_REPEAT) {
       throw new RangeError(`repeat ${repeat} of ${call.fn} is outside 1..${MAX_REPEAT}`);
+    }
+    if (call.args.length > 4) throw new RangeError(`${call.fn} has ${call.args.length} arguments; a call takes at most 4 (r0-r3)`);
+    for (const value of [call.entry, ...call.args, call.expect]) {
+      if (!Number.isInteger(value) || value < -0x80000000 || value > 0xffffffff) {
+        throw new RangeError(`${call.fn}: ${value} is not a 32-bit value`);
+      }
     }
     const flags =
       (call.collect ? FLAG_COLLECT : 0) |
