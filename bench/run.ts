@@ -1,0 +1,627 @@
+/**
+ * `npm run bench`: rspflash against the floor of its link and against gdb, on
+ * QEMU `mps3-an547` with the NOR simulator of the Alif geometry (32 MiB at
+ * 0xC0000000, 4 KiB sectors, 256 B pages). Every figure of issue 5 is
+ * measured in the same run; bench/README.md says what each one means.
+ *
+ * ```
+ * node dist/bench/run.js [--sizes 4,32] [--latency-ms 1] [--latency-mib 1]
+ *   [--unbatched-kib 64] [--repeats 3] [--windows 1,4,16,64] [--json] [--out FILE] [--smoke]
+ * ```
+ * @module
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FNC_ERASE, FNC_PROGRAM, Flasher, boardPreset, connect, createImage, loadAlgorithm, type FlashAlgorithm, type GdbClient } from '../lib/index.js';
+import { computeFloor, type ComputeFloor } from './compute-floor.js';
+import { gdbConnectOnly, gdbRestore, gdbVersion } from './gdb-restore.js';
+import { startLatencyProxy } from './latency-proxy.js';
+import { FIXTURE_DIR, PROGRAM_CHILD } from './paths.js';
+import type { ChildResult, ProgramRun } from './program-child.js';
+import { startQemu, type BenchQemu } from './qemu.js';
+import { rawWrite } from './raw-writer.js';
+
+const MiB = 1 << 20;
+const FLASH_BASE = 0xc0000000;
+/** Where the RAM transfers go (DDR, far from the flash simulator): one area per writer, so each can be checked. */
+const RAM_TARGETS = { raw: 0x60000000, gdb: 0x68000000, rspflash: 0x70000000 } as const;
+
+/** Benchmark options (command line). */
+export interface BenchOptions {
+  /** Image / transfer sizes, bytes. */
+  sizes: number[];
+  /** Delay the latency proxy adds in each direction, ms. */
+  latencyMs: number;
+  /** Bytes programmed with batching through the proxy. */
+  latencyBytes: number;
+  /** Bytes programmed one call per page through the proxy (extrapolated per MiB). */
+  unbatchedBytes: number;
+  /** Repeats of the cheap measurements (best is kept). */
+  repeats: number;
+  /** Packets in flight tried for the raw writer. */
+  windows: number[];
+}
+
+export const DEFAULT_OPTIONS: BenchOptions = {
+  sizes: [4 * MiB, 32 * MiB],
+  latencyMs: 1,
+  latencyBytes: 1 * MiB,
+  unbatchedBytes: 64 * 1024,
+  repeats: 3,
+  windows: [1, 4, 16, 64],
+};
+
+export const SMOKE_OPTIONS: BenchOptions = {
+  sizes: [128 * 1024, 256 * 1024],
+  latencyMs: 1,
+  latencyBytes: 128 * 1024,
+  unbatchedBytes: 8 * 1024,
+  repeats: 1,
+  windows: [1, 16],
+};
+
+/** Everything the benchmark measured (`--json`). Times in ms, rates in MB/s (10^6 bytes per second). */
+export interface BenchResult {
+  environment: { node: string; qemu: string; gdb: string; cpus: number; cpuModel: string; loadAverage: number[]; date: string; options: BenchOptions };
+  transferFloor: { bytes: number; ms: number; mbps: number; window: number; packets: number; chunk: number }[];
+  windowSweep: { bytes: number; window: number; ms: number; mbps: number }[];
+  computeFloor: (ComputeFloor & { mbps: number })[];
+  gdbRestore: { bytes: number; totalMs: number; connectOnlyMs: number; ms: number; mbps: number }[];
+  writeMemory: { bytes: number; ms: number; mbps: number; window: number; packets: number; vsFloor: number; vsGdb: number; bestWindow: { window: number; ms: number; mbps: number } }[];
+  program: {
+    bytes: number;
+    ms: number;
+    mbps: number;
+    floorMs: number;
+    vsFloor: number;
+    setupMs: number;
+    phases: Record<string, number>;
+    bytesSent: number;
+    roundTrips: number;
+    targetRuns: number;
+  }[];
+  unchanged: { bytes: number; ms: number; vsFirst: number; bytesSent: number; roundTrips: number; sectorsSkipped: number; phases: Record<string, number> }[];
+  onePage: { imageBytes: number; ms: number; bytesSent: number; roundTrips: number; sectorsErased: number; bytesProgrammed: number; phases: Record<string, number> };
+  latency: {
+    delayMs: number;
+    /** Round trip of a `g` through the proxy minus the same without delay. */
+    addedRttMs: number;
+    dataPacketsPerMiB: number;
+    batched: {
+      bytes: number;
+      ms: number;
+      zeroDelayMs: number;
+      msPerMiB: number;
+      roundTripsPerMiB: number;
+      requestPacketsPerMiB: number;
+      /** (time with delay - time without) / added RTT, per MiB: the exchanges that actually waited. */
+      latencyBoundRoundTripsPerMiB: number;
+    };
+    unbatched: { bytes: number; ms: number; msPerMiB: number; roundTripsPerMiB: number; requestPacketsPerMiB: number; extrapolated: boolean };
+    speedup: number;
+  };
+  rss: { imageBytes: number; peakBytes: number; baselineBytes: number; ratio: number; ratioAboveBaseline: number };
+  goals: { goal: string; target: string; measured: string; met: boolean }[];
+}
+
+const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
+const mbps = (bytes: number, ms: number) => bytes / ms / 1000;
+const sizeName = (bytes: number) => (bytes >= MiB ? `${+(bytes / MiB).toFixed(2)} MiB` : `${+(bytes / 1024).toFixed(1)} KiB`);
+
+async function best<T extends { ms: number }>(repeats: number, run: () => Promise<T>): Promise<T> {
+  let kept: T | undefined;
+  for (let i = 0; i < Math.max(1, repeats); i++) {
+    const r = await run();
+    if (!kept || r.ms < kept.ms) kept = r;
+  }
+  return kept!;
+}
+
+function toolVersion(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => execFile(command, args, { encoding: 'utf8' }, (err, out) => resolve(err ? 'unknown' : (out.split('\n')[0]?.trim() ?? 'unknown'))));
+}
+
+/** Reads back a few slices of what a writer put in RAM: a benchmark of a broken writer proves nothing. */
+async function checkWritten(gdb: GdbClient, address: number, data: Uint8Array, who: string): Promise<void> {
+  const span = Math.min(2048, data.length);
+  for (const offset of [0, Math.floor(data.length / 2) & ~3, data.length - span]) {
+    const back = await gdb.readMemory(address + offset, span);
+    if (Buffer.compare(Buffer.from(back), Buffer.from(data.subarray(offset, offset + span))) !== 0) {
+      throw new Error(`${who} did not write what it was given at 0x${(address + offset).toString(16)}`);
+    }
+  }
+}
+
+function runChild(endpoint: string, file: string, extra: string[]): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [PROGRAM_CHILD, endpoint, file, `0x${FLASH_BASE.toString(16)}`, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`program child exited with ${code}: ${err.trim()}`));
+      else resolve(JSON.parse(out) as ChildResult);
+    });
+  });
+}
+
+async function openFlasher(endpoint: string, algo: FlashAlgorithm) {
+  const board = boardPreset('qemu-an547');
+  const gdb = await connect(endpoint);
+  const flasher = await Flasher.create(gdb, algo, { ram: board.ram, memoryMapped: board.memoryMapped });
+  return {
+    gdb,
+    flasher,
+    close: async () => {
+      await flasher.close();
+      await gdb.close();
+    },
+  };
+}
+
+/** Runs every figure; progress goes to stderr. */
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const boot = join(FIXTURE_DIR, 'boot-an547.elf');
+  const algo = loadAlgorithm(readFileSync(join(FIXTURE_DIR, 'nor-sim.flm')), 'nor-sim.flm');
+  const work = mkdtempSync(join(tmpdir(), 'rspflash-bench-'));
+  const sizes = [...options.sizes].sort((a, b) => a - b);
+  const largest = sizes[sizes.length - 1]!;
+  const qemus: BenchQemu[] = [];
+  const qemu = async () => {
+    const q = await startQemu(boot);
+    qemus.push(q);
+    return q;
+  };
+  try {
+    const environment: BenchResult['environment'] = {
+      node: process.version,
+      qemu: await toolVersion('qemu-system-arm', ['--version']),
+      gdb: (await gdbVersion()) ?? 'missing',
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      loadAverage: [],
+      date: new Date().toISOString(),
+      options,
+    };
+    const images = new Map(sizes.map((n) => [n, randomBytes(n)]));
+    const files = new Map(sizes.map((n) => [n, join(work, `random-${n}.bin`)]));
+    for (const n of sizes) writeFileSync(files.get(n)!, images.get(n)!);
+
+    // ---- 1, 3, 4: transfers into RAM ------------------------------------------------------
+    const qa = await qemu();
+    log('1 transfer floor: raw M packets, window sweep');
+    const sweepSize = Math.min(sizes[0]!, 4 * MiB);
+    const windowSweep: BenchResult['windowSweep'] = [];
+    for (const window of options.windows) {
+      const r = await best(options.repeats, () => rawWrite('127.0.0.1', qa.port, RAM_TARGETS.raw, images.get(sweepSize)!.subarray(0, sweepSize), window));
+      windowSweep.push({ bytes: sweepSize, window, ms: r.ms, mbps: mbps(sweepSize, r.ms) });
+    }
+    const bestWindow = windowSweep.reduce((a, b) => (b.ms < a.ms ? b : a)).window;
+    const transferFloor: BenchResult['transferFloor'] = [];
+    for (const n of sizes) {
+      log(`1 transfer floor: ${sizeName(n)}, window ${bestWindow}`);
+      const r = await best(options.repeats, () => rawWrite('127.0.0.1', qa.port, RAM_TARGETS.raw, images.get(n)!, bestWindow));
+      transferFloor.push({ bytes: n, ms: r.ms, mbps: mbps(n, r.ms), window: bestWindow, packets: r.packets, chunk: r.chunk });
+    }
+
+    log('3 gdb-multiarch: connect only, then restore');
+    const connectOnly = (await best(options.repeats, async () => ({ ms: await gdbConnectOnly(qa.endpoint) }))).ms;
+    const gdbRows: BenchResult['gdbRestore'] = [];
+    for (const n of sizes) {
+      log(`3 gdb-multiarch restore ${sizeName(n)}`);
+      // gdb is slow at large sizes: one run of the largest size, best of `repeats` for the others.
+      const totalMs = (await best(n >= largest && sizes.length > 1 ? 1 : options.repeats, async () => ({ ms: await gdbRestore(qa.endpoint, files.get(n)!, RAM_TARGETS.gdb) }))).ms;
+      const ms = Math.max(1, totalMs - connectOnly);
+      gdbRows.push({ bytes: n, totalMs, connectOnlyMs: connectOnly, ms, mbps: mbps(n, ms) });
+    }
+
+    log('4 rspflash writeMemory');
+    const writeMemory: BenchResult['writeMemory'] = [];
+    {
+      const timedWrite = async (window: number | undefined, data: Uint8Array) => {
+        const gdb = await connect(qa.endpoint, window === undefined ? {} : { writeWindow: window });
+        try {
+          await gdb.writeMemory(RAM_TARGETS.rspflash, data.subarray(0, 4)); // probes X vs M outside the timing
+          const packets0 = gdb.stats.packetsSent;
+          const t = performance.now();
+          await gdb.writeMemory(RAM_TARGETS.rspflash, data);
+          const ms = performance.now() - t;
+          const packets = gdb.stats.packetsSent - packets0;
+          await checkWritten(gdb, RAM_TARGETS.rspflash, data, 'rspflash writeMemory');
+          return { ms, packets, window: window ?? gdb.server.dialect.writeWindow };
+        } finally {
+          await gdb.close();
+        }
+      };
+      for (const n of sizes) {
+        const data = images.get(n)!;
+        const r = await best(options.repeats, () => timedWrite(undefined, data));
+        const alt = await best(options.repeats, () => timedWrite(bestWindow, data));
+        const floor = transferFloor.find((f) => f.bytes === n)!;
+        const g = gdbRows.find((f) => f.bytes === n)!;
+        writeMemory.push({
+          bytes: n,
+          ms: r.ms,
+          mbps: mbps(n, r.ms),
+          window: r.window,
+          packets: r.packets,
+          vsFloor: floor.ms / r.ms,
+          vsGdb: g.ms / r.ms,
+          bestWindow: { window: bestWindow, ms: alt.ms, mbps: mbps(n, alt.ms) },
+        });
+      }
+      // The raw writer and gdb wrote too: check them once, with a client we trust by now.
+      const gdb = await connect(qa.endpoint);
+      await checkWritten(gdb, RAM_TARGETS.raw, images.get(largest)!, 'the raw writer');
+      await checkWritten(gdb, RAM_TARGETS.gdb, images.get(largest)!, 'gdb restore');
+      await gdb.close();
+    }
+    await qa.stop();
+
+    // ---- 2: compute floor --------------------------------------------------------------------
+    const computeRows: BenchResult['computeFloor'] = [];
+    {
+      const qb = await qemu();
+      const s = await openFlasher(qb.endpoint, algo);
+      await s.flasher.runner.writeBuffer(0, randomBytes(s.flasher.runner.buffer(0).size));
+      for (const n of sizes) {
+        log(`2 compute floor ${sizeName(n)}`);
+        const r = await computeFloor(s.flasher.runner, n);
+        computeRows.push({ ...r, mbps: mbps(n, r.totalMs) });
+      }
+      await s.close();
+      await qb.stop();
+    }
+
+    // ---- 5, 6, 7, 9: program in a child process ----------------------------------------------
+    const programRows: BenchResult['program'] = [];
+    const unchangedRows: BenchResult['unchanged'] = [];
+    let onePageRun: ProgramRun | undefined;
+    let rssChild: ChildResult | undefined;
+    {
+      const qc = await qemu();
+      for (const n of sizes) {
+        log(`5 program ${sizeName(n)}${n === largest ? ' (own process: peak RSS), then 6 unchanged, 7 one page changed' : ', then 6 unchanged'}`);
+        const extra = ['--rerun', ...(n === largest ? ['--change-page', String(Math.floor(n / 2) + 1000)] : [])];
+        const child = await runChild(qc.endpoint, files.get(n)!, extra);
+        const first = child.first.report;
+        const floorMs = transferFloor.find((f) => f.bytes === n)!.ms + computeRows.find((c) => c.bytes === n)!.totalMs;
+        programRows.push({
+          bytes: n,
+          ms: first.durationMs,
+          mbps: mbps(n, first.durationMs),
+          floorMs,
+          vsFloor: first.durationMs / floorMs,
+          setupMs: child.setupMs,
+          phases: child.first.phases,
+          bytesSent: first.bytesSent,
+          roundTrips: first.roundTrips,
+          targetRuns: first.targetRuns,
+        });
+        const re = child.rerun!.report;
+        unchangedRows.push({
+          bytes: n,
+          ms: re.durationMs,
+          vsFirst: re.durationMs / first.durationMs,
+          bytesSent: re.bytesSent,
+          roundTrips: re.roundTrips,
+          sectorsSkipped: re.sectorsSkipped,
+          phases: child.rerun!.phases,
+        });
+        if (n === largest) {
+          onePageRun = child.onePage;
+          rssChild = child;
+        }
+      }
+      await qc.stop();
+    }
+
+    // ---- 8: latency ----------------------------------------------------------------------------
+    log(`8 latency proxy (${options.latencyMs} ms each way): batched ${sizeName(options.latencyBytes)}, per page ${sizeName(options.unbatchedBytes)}`);
+    let latency: BenchResult['latency'];
+    {
+      const qd = await qemu();
+      const proxy = await startLatencyProxy('127.0.0.1', qd.port, 0);
+      const s = await openFlasher(proxy.endpoint, algo);
+      const rtt = async () => {
+        const t = performance.now();
+        for (let i = 0; i < 50; i++) await s.gdb.rawRequest('g');
+        return (performance.now() - t) / 50;
+      };
+      const rttZero = await rtt();
+      proxy.setDelay(options.latencyMs);
+      const addedRttMs = (await rtt()) - rttZero;
+
+      const batched = async (address: number) => {
+        const image = createImage([{ address, data: randomBytes(options.latencyBytes), source: 'latency' }]);
+        proxy.resetStats();
+        const report = await s.flasher.program(image);
+        return { ms: report.durationMs, roundTrips: report.roundTrips, packets: proxy.stats.requestPackets };
+      };
+      const withDelay = await batched(FLASH_BASE);
+      proxy.setDelay(0);
+      const noDelay = await batched(FLASH_BASE + options.latencyBytes);
+      proxy.setDelay(options.latencyMs);
+
+      // One call per page, as pyOCD and probe-rs drive a CMSIS algorithm: EraseSector per
+      // sector, then per page a 256-byte write and a ProgramPage call. No verify (in their favour).
+      const runner = s.flasher.runner;
+      const g = algo.geometry;
+      const base = FLASH_BASE + 2 * options.latencyBytes;
+      const pageData = randomBytes(options.unbatchedBytes);
+      proxy.resetStats();
+      const rt0 = s.gdb.stats.roundTrips;
+      const t = performance.now();
+      await runner.callChecked('Init', [g.start, 0, FNC_ERASE]);
+      for (let at = 0; at < options.unbatchedBytes; at += g.sectors[0]!.size) await runner.callChecked('EraseSector', [base + at]);
+      await runner.callChecked('UnInit', [FNC_ERASE]);
+      await runner.callChecked('Init', [g.start, 0, FNC_PROGRAM]);
+      const buffer = runner.buffer(0).address;
+      for (let at = 0; at < options.unbatchedBytes; at += g.pageSize) {
+        await runner.writeBuffer(0, pageData.subarray(at, at + g.pageSize));
+        await runner.callChecked('ProgramPage', [base + at, g.pageSize, buffer]);
+      }
+      await runner.callChecked('UnInit', [FNC_PROGRAM]);
+      const unbatchedMs = performance.now() - t;
+      const unbatchedRoundTrips = s.gdb.stats.roundTrips - rt0;
+      const unbatchedPackets = proxy.stats.requestPackets;
+      const back = await s.gdb.readMemory(base + options.unbatchedBytes - g.pageSize, g.pageSize);
+      if (Buffer.compare(Buffer.from(back), pageData.subarray(options.unbatchedBytes - g.pageSize)) !== 0) throw new Error('per-page programming did not program');
+      await s.close();
+      await proxy.close();
+      await qd.stop();
+
+      const perMiB = (value: number, bytes: number) => (value * MiB) / bytes;
+      const batchedMsPerMiB = perMiB(withDelay.ms, options.latencyBytes);
+      const unbatchedMsPerMiB = perMiB(unbatchedMs, options.unbatchedBytes);
+      latency = {
+        delayMs: options.latencyMs,
+        addedRttMs,
+        dataPacketsPerMiB: Math.ceil(MiB / s.gdb.writeChunk),
+        batched: {
+          bytes: options.latencyBytes,
+          ms: withDelay.ms,
+          zeroDelayMs: noDelay.ms,
+          msPerMiB: batchedMsPerMiB,
+          roundTripsPerMiB: perMiB(withDelay.roundTrips, options.latencyBytes),
+          requestPacketsPerMiB: perMiB(withDelay.packets, options.latencyBytes),
+          latencyBoundRoundTripsPerMiB: perMiB(Math.max(0, withDelay.ms - noDelay.ms) / addedRttMs, options.latencyBytes),
+        },
+        unbatched: {
+          bytes: options.unbatchedBytes,
+          ms: unbatchedMs,
+          msPerMiB: unbatchedMsPerMiB,
+          roundTripsPerMiB: perMiB(unbatchedRoundTrips, options.unbatchedBytes),
+          requestPacketsPerMiB: perMiB(unbatchedPackets, options.unbatchedBytes),
+          extrapolated: options.unbatchedBytes !== MiB,
+        },
+        speedup: unbatchedMsPerMiB / batchedMsPerMiB,
+      };
+    }
+
+    // ---- 9 and goals ---------------------------------------------------------------------------
+    const child = rssChild!;
+    const rss = {
+      imageBytes: largest,
+      peakBytes: child.rss.afterProgram,
+      baselineBytes: child.rss.baseline,
+      ratio: child.rss.afterProgram / largest,
+      ratioAboveBaseline: (child.rss.afterProgram - child.rss.baseline) / largest,
+    };
+    const onePage = onePageRun!;
+    const result: Omit<BenchResult, 'goals'> = {
+      environment: { ...environment, loadAverage: loadavg() },
+      transferFloor,
+      windowSweep,
+      computeFloor: computeRows,
+      gdbRestore: gdbRows,
+      writeMemory,
+      program: programRows,
+      unchanged: unchangedRows,
+      onePage: {
+        imageBytes: largest,
+        ms: onePage.report.durationMs,
+        bytesSent: onePage.report.bytesSent,
+        roundTrips: onePage.report.roundTrips,
+        sectorsErased: onePage.report.sectorsErased,
+        bytesProgrammed: onePage.report.bytesProgrammed,
+        phases: onePage.phases,
+      },
+      latency,
+      rss,
+    };
+    return { ...result, goals: judge(result) };
+  } finally {
+    for (const q of qemus) await q.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The goals of issue 5, each against what was measured (largest size where a size matters). */
+export function judge(r: Omit<BenchResult, 'goals'>): BenchResult['goals'] {
+  const p = r.program[r.program.length - 1]!;
+  const w = r.writeMemory[r.writeMemory.length - 1]!;
+  const u = r.unchanged[r.unchanged.length - 1]!;
+  const l = r.latency;
+  const x = (v: number) => `${v.toFixed(2)}x`;
+  return [
+    { goal: `program ${sizeName(p.bytes)} vs (transfer floor + compute floor)`, target: '<= 1.25x', measured: x(p.vsFloor), met: p.vsFloor <= 1.25 },
+    { goal: `writeMemory ${sizeName(w.bytes)} vs transfer floor`, target: '>= 0.90x', measured: x(w.vsFloor), met: w.vsFloor >= 0.9 },
+    { goal: `writeMemory ${sizeName(w.bytes)} vs gdb restore`, target: '> 1.00x (faster)', measured: x(w.vsGdb), met: w.vsGdb > 1 },
+    { goal: `unchanged re-run ${sizeName(u.bytes)} vs first run`, target: '< 5%', measured: `${(u.vsFirst * 100).toFixed(1)}% (${sizeName(u.bytesSent)} sent)`, met: u.vsFirst < 0.05 },
+    {
+      goal: 'round trips per MiB under latency vs data packets per MiB',
+      target: `<= 1.2 x ${l.dataPacketsPerMiB} = ${Math.floor(1.2 * l.dataPacketsPerMiB)}`,
+      measured: `${l.batched.latencyBoundRoundTripsPerMiB.toFixed(0)} latency-bound (${l.batched.roundTripsPerMiB.toFixed(0)} counted, ${l.batched.requestPacketsPerMiB.toFixed(0)} packets)`,
+      met: l.batched.latencyBoundRoundTripsPerMiB <= 1.2 * l.dataPacketsPerMiB && l.batched.roundTripsPerMiB <= 1.2 * l.dataPacketsPerMiB,
+    },
+    { goal: 'batching vs one call per page under latency', target: '>= 10x faster', measured: x(l.speedup), met: l.speedup >= 10 },
+    { goal: `peak RSS, program ${sizeName(r.rss.imageBytes)}`, target: '< 3x image', measured: `${x(r.rss.ratio)} (${sizeName(r.rss.peakBytes)}; ${x(r.rss.ratioAboveBaseline)} above Node's ${sizeName(r.rss.baselineBytes)})`, met: r.rss.ratio < 3 },
+  ];
+}
+
+// ---- output ------------------------------------------------------------------------------------
+
+function table(title: string, header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [`\n${title}`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+const f0 = (v: number) => v.toFixed(0);
+const f1 = (v: number) => v.toFixed(1);
+const f2 = (v: number) => v.toFixed(2);
+const phaseText = (phases: Record<string, number>) =>
+  Object.entries(phases)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+
+/** The human table. */
+export function formatResult(r: BenchResult): string {
+  const e = r.environment;
+  const out: string[] = [
+    `rspflash benchmark — ${e.date}, Node ${e.node}, ${e.qemu}, ${e.gdb}, ${e.cpus} x ${e.cpuModel}, load ${e.loadAverage.map(f2).join(' ')}`,
+    'QEMU mps3-an547, NOR simulator at 0xC0000000 (4 KiB sectors, 256 B pages). MB/s = 10^6 bytes/s. Times in ms.',
+  ];
+  out.push(
+    table(
+      '1  transfer floor — raw socket, hex M packets of ≤ 4095 chars, pipelined',
+      ['size', 'ms', 'MB/s', 'window', 'packets'],
+      r.transferFloor.map((t) => [sizeName(t.bytes), f0(t.ms), f1(t.mbps), t.window, t.packets]),
+    ),
+    table('   window sweep', ['size', 'window', 'ms', 'MB/s'], r.windowSweep.map((t) => [sizeName(t.bytes), t.window, f1(t.ms), f1(t.mbps)])),
+    table(
+      '2  compute floor — erase + program + verify by the algorithm, data already in RAM (compare = on-target CRC, not in the floor)',
+      ['size', 'erase', 'program', 'verify', 'floor', 'MB/s', 'runs', 'compare'],
+      r.computeFloor.map((c) => [sizeName(c.bytes), f0(c.eraseMs), f0(c.programMs), f0(c.verifyMs), f0(c.totalMs), f1(c.mbps), c.runs, f0(c.compareMs)]),
+    ),
+    table(
+      '3  gdb-multiarch restore FILE binary ADDR (whole process minus a connect-only run)',
+      ['size', 'total', 'connect only', 'restore', 'MB/s'],
+      r.gdbRestore.map((g) => [sizeName(g.bytes), f0(g.totalMs), f0(g.connectOnlyMs), f0(g.ms), f1(g.mbps)]),
+    ),
+    table(
+      '4  rspflash writeMemory',
+      ['size', 'ms', 'MB/s', 'window', 'packets', 'vs floor', 'vs gdb', 'at best window'],
+      r.writeMemory.map((w) => [sizeName(w.bytes), f0(w.ms), f1(w.mbps), w.window, w.packets, `${f2(w.vsFloor)}x`, `${f2(w.vsGdb)}x`, `${f1(w.bestWindow.mbps)} MB/s (w ${w.bestWindow.window})`]),
+    ),
+    table(
+      '5  rspflash program (compare + erase + program + verify), random image, fresh flash',
+      ['size', 'ms', 'MB/s', 'floor 1+2', 'vs floor', 'sent', 'round trips', 'runs', 'setup', 'phases (ms)'],
+      r.program.map((p) => [sizeName(p.bytes), f0(p.ms), f1(p.mbps), f0(p.floorMs), `${f2(p.vsFloor)}x`, sizeName(p.bytesSent), p.roundTrips, p.targetRuns, f0(p.setupMs), phaseText(p.phases)]),
+    ),
+    table(
+      '6  same image again (unchanged)',
+      ['size', 'ms', 'vs first', 'sent', 'round trips', 'skipped', 'phases (ms)'],
+      r.unchanged.map((u) => [sizeName(u.bytes), f0(u.ms), `${f1(u.vsFirst * 100)}%`, sizeName(u.bytesSent), u.roundTrips, u.sectorsSkipped, phaseText(u.phases)]),
+    ),
+    table(
+      '7  one page changed',
+      ['image', 'ms', 'sent', 'round trips', 'erased', 'programmed', 'phases (ms)'],
+      [[sizeName(r.onePage.imageBytes), f0(r.onePage.ms), sizeName(r.onePage.bytesSent), r.onePage.roundTrips, r.onePage.sectorsErased, sizeName(r.onePage.bytesProgrammed), phaseText(r.onePage.phases)]],
+    ),
+  );
+  const l = r.latency;
+  out.push(
+    table(
+      `8  latency proxy: ${l.delayMs} ms each way (measured added RTT ${f2(l.addedRttMs)} ms); a MiB needs ${l.dataPacketsPerMiB} data packets`,
+      ['mode', 'size', 'ms', 'ms/MiB', 'round trips/MiB', 'packets/MiB', 'latency-bound RT/MiB'],
+      [
+        ['batched (program)', sizeName(l.batched.bytes), f0(l.batched.ms), f0(l.batched.msPerMiB), f0(l.batched.roundTripsPerMiB), f0(l.batched.requestPacketsPerMiB), f0(l.batched.latencyBoundRoundTripsPerMiB)],
+        ['  same, no delay', sizeName(l.batched.bytes), f0(l.batched.zeroDelayMs), '', '', '', ''],
+        [`one call per page${l.unbatched.extrapolated ? ' (per MiB extrapolated)' : ''}`, sizeName(l.unbatched.bytes), f0(l.unbatched.ms), f0(l.unbatched.msPerMiB), f0(l.unbatched.roundTripsPerMiB), f0(l.unbatched.requestPacketsPerMiB), ''],
+        ['batched speed-up', '', '', `${f1(l.speedup)}x`, '', '', ''],
+      ],
+    ),
+    table(
+      '9  peak RSS of the program process',
+      ['image', 'peak RSS', 'Node baseline', 'peak / image', 'above baseline / image'],
+      [[sizeName(r.rss.imageBytes), sizeName(r.rss.peakBytes), sizeName(r.rss.baselineBytes), `${f2(r.rss.ratio)}x`, `${f2(r.rss.ratioAboveBaseline)}x`]],
+    ),
+    table(
+      'Goals (issue 5)',
+      ['goal', 'target', 'measured', 'met'],
+      r.goals.map((g) => [g.goal, g.target, g.measured, g.met ? 'yes' : 'NO']),
+    ),
+  );
+  return out.join('\n');
+}
+
+// ---- command line ------------------------------------------------------------------------------
+
+export function parseArgs(argv: readonly string[]): { options: BenchOptions; json: boolean; out: string | undefined } {
+  let options: BenchOptions = { ...DEFAULT_OPTIONS };
+  let json = false;
+  let out: string | undefined;
+  const value = (i: number) => {
+    const v = argv[i + 1];
+    if (v === undefined) throw new Error(`${argv[i]} needs a value`);
+    return v;
+  };
+  const numbers = (text: string) =>
+    text.split(',').map((s) => {
+      const n = Number(s);
+      if (!(n > 0)) throw new Error(`'${s}' is not a positive number`);
+      return n;
+    });
+  if (argv.includes('--smoke')) options = { ...SMOKE_OPTIONS };
+  for (let i = 0; i < argv.length; i++) {
+    switch (argv[i]) {
+      case '--smoke':
+        break;
+      case '--json':
+        json = true;
+        break;
+      case '--out':
+        out = value(i++);
+        break;
+      case '--sizes':
+        options.sizes = numbers(value(i++)).map((m) => Math.round((m * MiB) / 4096) * 4096);
+        break;
+      case '--latency-ms':
+        options.latencyMs = numbers(value(i++))[0]!;
+        break;
+      case '--latency-mib':
+        options.latencyBytes = Math.round((numbers(value(i++))[0]! * MiB) / 4096) * 4096;
+        break;
+      case '--unbatched-kib':
+        options.unbatchedBytes = Math.round(numbers(value(i++))[0]! / 4) * 4096;
+        break;
+      case '--repeats':
+        options.repeats = numbers(value(i++))[0]!;
+        break;
+      case '--windows':
+        options.windows = numbers(value(i++));
+        break;
+      default:
+        throw new Error(`unknown option ${argv[i]} (see bench/README.md)`);
+    }
+  }
+  if (options.sizes.some((n) => n < 4096 || n > 32 * MiB)) throw new Error('sizes must be within 4 KiB..32 MiB (the flash simulator)');
+  if (2 * options.latencyBytes + options.unbatchedBytes > 32 * MiB) throw new Error('--latency-mib and --unbatched-kib do not fit the 32 MiB flash simulator together');
+  return { options, json, out };
+}
+
+async function main(): Promise<void> {
+  const { options, json, out } = parseArgs(process.argv.slice(2));
+  const start = performance.now();
+  const result = await runBench(options);
+  log(`done in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  const text = JSON.stringify(result, null, 2);
+  if (out) writeFileSync(out, `${text}\n`);
+  process.stdout.write(json ? `${text}\n` : `${formatResult(result)}\n`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
