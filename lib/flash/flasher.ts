@@ -60,6 +60,63 @@ interface Session {
   start: number;
   emit: ProgressListener;
   signal: AbortSignal | undefined;
+  /** The step under way: a failure names it (see {@link FlashStep}). */
+  step: FlashStep | undefined;
+  /** The step the algorithm was initialised for (its UnInit is named after it). */
+  initFor: FlashStep | undefined;
+}
+
+/**
+ * What a flash operation was doing when it failed. A failed {@link Flasher.program},
+ * {@link Flasher.erase}, {@link Flasher.verify}, {@link Flasher.create} or
+ * {@link Flasher.close} throws the lower layer's error (same class, same `code`)
+ * with its message prefixed by the step (`Programming 0xc0010000..0xc001ffff
+ * failed: …`) and an `operation` field (`program 0xc0010000..0xc001ffff`), so a
+ * user learns which flash addresses were in play, not only which packet failed.
+ */
+export interface FlashStep {
+  operation: 'load' | 'init' | 'compare' | 'read' | 'erase' | 'program' | 'verify' | 'uninit' | 'restore';
+  /** First address of the step: flash, or target RAM for `load` and `restore`. */
+  address: number;
+  length: number;
+}
+
+const STEP_VERBS: Record<FlashStep['operation'], string> = {
+  load: 'Loading the flash algorithm into RAM',
+  init: 'Initialising the algorithm (Init) for',
+  compare: 'Comparing the flash with the image at',
+  read: 'Reading the bytes to keep at',
+  erase: 'Erasing',
+  program: 'Programming',
+  verify: 'Verifying',
+  uninit: 'Finishing with the algorithm (UnInit) after',
+  restore: "Restoring the target's registers and RAM",
+};
+
+/** Errors that already say all there is: no step prefix. */
+const SELF_EXPLAINING = new Set(['RSPFLASH_ABORTED', 'RSPFLASH_USAGE', 'RSPFLASH_OUT_OF_FLASH']);
+
+function stepRange(step: FlashStep): string {
+  return step.length > 0 ? `${hex32(step.address)}..${hex32(step.address + step.length - 1)}` : hex32(step.address);
+}
+
+/**
+ * Prefixes `err` with the step it interrupted (once: an error the link keeps
+ * re-throwing after it closed is not prefixed twice) and sets its `operation`.
+ */
+function nameStep(err: unknown, step: FlashStep | undefined): void {
+  if (!(err instanceof RspflashError) || step === undefined || SELF_EXPLAINING.has(err.code) || 'operation' in err) return;
+  const range = stepRange(step);
+  Object.defineProperty(err, 'operation', { value: `${step.operation} ${range}`, enumerable: true, writable: true, configurable: true });
+  err.message = `${STEP_VERBS[step.operation]} ${range} failed: ${err.message}`;
+}
+
+/** A step covering the items, from the first one's address to the last one's end (items ascend). */
+function stepOver(operation: FlashStep['operation'], items: readonly { address: number; data?: Uint8Array; size?: number }[]): FlashStep {
+  if (items.length === 0) return { operation, address: 0, length: 0 };
+  const first = items[0]!.address;
+  const last = items[items.length - 1]!;
+  return { operation, address: first, length: last.address + (last.data?.length ?? last.size ?? 0) - first };
 }
 
 type Counters = ConnectionStats & { runs: number };
@@ -110,8 +167,13 @@ export class Flasher {
         { hint: 'Pass a RAM region (--ram ADDR:SIZE) apart from the flash device.' },
       );
     }
-    const runner = await AlgorithmRunner.create(gdb, algorithm, options);
-    return new Flasher(gdb, algorithm, runner, options);
+    try {
+      const runner = await AlgorithmRunner.create(gdb, algorithm, options);
+      return new Flasher(gdb, algorithm, runner, options);
+    } catch (err) {
+      nameStep(err, { operation: 'load', address: options.ram.start, length: options.ram.size });
+      throw err;
+    }
   }
 
   get #memoryMapped(): boolean {
@@ -126,7 +188,11 @@ export class Flasher {
   /**
    * Writes `image` to flash: plan, skip sectors that already hold it, keep the
    * bytes of touched sectors the image does not cover, erase, program, verify.
-   * Resolves with a report; throws a typed error (and emits `failed`) otherwise.
+   * Resolves with a report; throws a typed error (and emits `failed`) otherwise,
+   * its message prefixed with the step that failed and the flash addresses
+   * involved ({@link FlashStep}). Progress events before a failure never claim
+   * more than is in flash, so running the same program again resumes the job:
+   * sectors that already hold the image are skipped.
    */
   async program(image: Image, options: ProgramOptions = {}): Promise<FlashReport> {
     const plan = this.plan(image, options);
@@ -293,7 +359,12 @@ export class Flasher {
 
   /** Unloads: UnInit if still initialised, then the runner restores what it borrowed. */
   async close(): Promise<void> {
-    await this.runner.close();
+    try {
+      await this.runner.close();
+    } catch (err) {
+      nameStep(err, { operation: 'restore', address: this.#options.ram.start, length: this.#options.ram.size });
+      throw err;
+    }
   }
 
   // ---------------------------------------------------------------------------
@@ -305,6 +376,8 @@ export class Flasher {
       start: performance.now(),
       emit: (event: FlashEvent) => listener?.(event),
       signal: options.signal,
+      step: undefined,
+      initFor: undefined,
     };
   }
 
@@ -339,25 +412,34 @@ export class Flasher {
     }
   }
 
+  /** Init for `fnc` (after UnInit of another function), for the step set in `session.step`. */
   async #init(fnc: number, session: Session): Promise<void> {
     if (session.fnc === fnc) return;
+    const next = session.step;
     await this.#uninit(session);
     if (this.runner.has('Init')) {
+      if (next) session.step = { ...next, operation: 'init' };
       await this.runner.callChecked('Init', [this.algorithm.geometry.start, this.#options.clock ?? 0, fnc]);
     }
     session.fnc = fnc;
+    session.initFor = next;
+    session.step = next;
   }
 
   async #uninit(session: Session): Promise<void> {
     if (session.fnc === undefined) return;
     const fnc = session.fnc;
     session.fnc = undefined;
-    if (this.runner.has('UnInit')) await this.runner.callChecked('UnInit', [fnc]);
+    if (!this.runner.has('UnInit')) return;
+    const done = session.initFor ?? { address: this.algorithm.geometry.start, length: 0 };
+    session.step = { operation: 'uninit', address: done.address, length: done.length };
+    await this.runner.callChecked('UnInit', [fnc]);
   }
 
   async #failed(err: unknown, session: Session): Promise<void> {
-    // UnInit still runs after a failed call or a cancellation, unless the core faulted (then it cannot run code).
-    if (!(err instanceof RspflashError && (err.code === 'RSPFLASH_ALGO_FAULT' || err.code === 'RSPFLASH_CONNECTION_CLOSED' || err.code === 'RSPFLASH_RSP_TIMEOUT'))) {
+    nameStep(err, session.step);
+    // UnInit still runs after a failed call or a cancellation, unless the core faulted (then it cannot run code) or the link is gone.
+    if (!this.gdb.closed && !(err instanceof RspflashError && (err.code === 'RSPFLASH_ALGO_FAULT' || err.code === 'RSPFLASH_CONNECTION_CLOSED' || err.code === 'RSPFLASH_RSP_TIMEOUT'))) {
       await this.#uninit(session).catch((e: unknown) => this.#log(`UnInit after failure failed too: ${String(e)}`));
     }
     session.emit({ type: 'failed', error: err instanceof Error ? err : new Error(String(err)) });
@@ -411,6 +493,7 @@ export class Flasher {
       for (let i = 0; i < ranges.length; i += perRun) {
         this.#checkAbort(session);
         const group = ranges.slice(i, i + perRun);
+        session.step = stepOver('compare', group);
         const crcs = await this.runner.crc32Many(group.map((r) => ({ address: r.address, length: r.data.length })));
         group.forEach((r, j) => {
           if (crcs[j] !== crc32(r.data)) differs.add(r.sector.address);
@@ -418,11 +501,13 @@ export class Flasher {
         phase.advance(group.reduce((n, r) => n + r.data.length, 0));
       }
     } else {
+      session.step = stepOver('compare', ranges);
       await this.#init(FNC_VERIFY, session);
       const verify = this.runner.entry('Verify');
       await this.#eachBuffer(
         ranges.map((r) => ({ address: r.address, data: r.data, sector: r.sector })),
         async (slot, items, buffer) => {
+          session.step = stepOver('compare', items);
           const results = await this.runner.batch(
             slot,
             items.map((it) => ({ fn: 'Verify', entry: verify, args: [it.address, it.data.length, buffer.address + it.offset], expect: 0, collect: true })),
@@ -451,6 +536,7 @@ export class Flasher {
       this.#checkAbort(session);
       const data = new Uint8Array(sector.data); // never write into the caller's image
       for (const k of sector.keep) {
+        session.step = { operation: 'read', address: sector.address + k.offset, length: k.length };
         const bytes = this.#memoryMapped
           ? await this.gdb.readMemory(sector.address + k.offset, k.length)
           : await this.read(sector.address + k.offset, k.length);
@@ -466,6 +552,7 @@ export class Flasher {
   async #eraseChip(session: Session): Promise<void> {
     this.#checkAbort(session);
     const phase = this.#phase(session, 'erase', this.algorithm.geometry.size, 'bytes');
+    session.step = { operation: 'erase', address: this.algorithm.geometry.start, length: this.algorithm.geometry.size };
     await this.#init(FNC_ERASE, session);
     await this.runner.callChecked('EraseChip', []);
     phase.advance(this.algorithm.geometry.size);
@@ -476,6 +563,7 @@ export class Flasher {
   async #eraseSectors(sectors: readonly PlannedSector[], session: Session): Promise<void> {
     if (sectors.length === 0) return;
     const phase = this.#phase(session, 'erase', sectors.length, 'sectors');
+    session.step = stepOver('erase', sectors);
     await this.#init(FNC_ERASE, session);
     const calls: BatchCall[] = [];
     const counts: number[] = [];
@@ -497,9 +585,13 @@ export class Flasher {
     const maxSectorsPerRun = 256;
     let batch: BatchCall[] = [];
     let batchSectors = 0;
+    /** Flash range the batch erases, for the error if it fails. */
+    let batchFrom = 0;
+    let batchTo = 0;
     const flush = async () => {
       if (batch.length === 0) return;
       this.#checkAbort(session);
+      session.step = { operation: 'erase', address: batchFrom, length: batchTo - batchFrom };
       await this.runner.batch(0, batch);
       phase.advance(batchSectors);
       batch = [];
@@ -515,10 +607,12 @@ export class Flasher {
           call.fn === 'Erase'
             ? { ...call, args: [call.args[0]!, call.args[1]!, take] }
             : { ...call, repeat: take };
+        const size = call.fn === 'Erase' ? this.#sectorSizeAt(call.args[0]!) : call.args[1]!;
+        if (batch.length === 0) batchFrom = call.args[0]!;
+        batchTo = call.args[0]! + take * size;
         batch.push(part);
         batchSectors += take;
         count -= take;
-        const size = call.fn === 'Erase' ? this.#sectorSizeAt(call.args[0]!) : call.args[1]!;
         call = call.fn === 'Erase' ? { ...call, args: [call.args[0]! + take * size, call.args[1]! + take, count] } : { ...call, args: [call.args[0]! + take * size, size] };
         if (batchSectors >= maxSectorsPerRun || batch.length >= this.runner.layout.buffers[0]!.tableEntries) await flush();
       }
@@ -596,6 +690,7 @@ export class Flasher {
     const pageSize = this.algorithm.geometry.pageSize;
     const total = chunks.reduce((n, c) => n + c.data.length, 0);
     const phase = this.#phase(session, 'program', total, 'bytes');
+    session.step = stepOver('program', chunks);
     await this.#init(FNC_PROGRAM, session);
     const multi = this.runner.has('Program') ? this.runner.entry('Program') : undefined;
     const programPage = this.runner.entry('ProgramPage');
@@ -603,6 +698,7 @@ export class Flasher {
     await this.#eachBuffer(
       chunks,
       async (slot, placed, buffer) => {
+        session.step = stepOver('program', placed);
         const calls: BatchCall[] = [];
         for (const p of placed) {
           const at = buffer.address + p.offset;
@@ -641,6 +737,7 @@ export class Flasher {
       for (let i = 0; i < chunks.length; i += perRun) {
         this.#checkAbort(session);
         const group = chunks.slice(i, i + perRun);
+        session.step = stepOver('verify', group);
         const crcs = await this.runner.crc32Many(group.map((c) => ({ address: c.address, length: c.data.length })));
         for (let j = 0; j < group.length; j++) {
           const chunk = group[j]!;
@@ -658,6 +755,7 @@ export class Flasher {
         for (let off = 0; off < chunk.data.length; off += step) {
           this.#checkAbort(session);
           const n = Math.min(step, chunk.data.length - off);
+          session.step = { operation: 'verify', address: chunk.address + off, length: n };
           const back = await this.gdb.readMemory(chunk.address + off, n);
           const bad = back.findIndex((b, k) => b !== chunk.data[off + k]);
           if (bad >= 0) throw new VerifyError(`Flash differs from the image at ${hex32(chunk.address + off + bad)}`, chunk.address + off + bad);
@@ -671,11 +769,13 @@ export class Flasher {
   async #verifyWithAlgorithm(chunks: readonly Chunk[], session: Session): Promise<void> {
     const total = chunks.reduce((n, c) => n + c.data.length, 0);
     const phase = this.#phase(session, 'verify', total, 'bytes');
+    session.step = stepOver('verify', chunks);
     await this.#init(FNC_VERIFY, session);
     const verify = this.runner.entry('Verify');
     await this.#eachBuffer(
       chunks,
       async (slot, placed, buffer) => {
+        session.step = stepOver('verify', placed);
         try {
           await this.runner.batch(
             slot,
