@@ -448,25 +448,22 @@ export class GdbClient extends EventEmitter {
   }
 
   /**
-   * Reads registers by name: one `g` when all of them are in the `g` packet,
-   * else `p` per register.
+   * Reads registers by name: those the `g` packet carries from one `g` (or the
+   * registers last read, while the core has not run since), the others with
+   * one `p` each. A server that refuses `p` (older J-Link answers `E01`) can
+   * only give the registers of its `g` packet.
    */
   async readRegisters<N extends string>(names: readonly N[]): Promise<Record<N, number>> {
     this.#requireHalted('read registers');
     const regs = names.map((n) => this.register(n));
     const out = {} as Record<N, number>;
     if (!this.#gLayout) await this.#readG();
-    const layout = this.#gLayout!;
-    const inG = regs.every((r) => layout.some((s) => s.reg === r));
-    if (inG) {
-      const g = this.#gCache ?? (await this.#readG());
-      names.forEach((name, i) => {
-        const slot = layout.find((s) => s.reg === regs[i])!;
-        out[name] = readLe32(g, slot.offset);
-      });
-      return out;
+    const slots = regs.map((r) => this.#gLayout!.find((s) => s.reg === r));
+    const g = slots.some((s) => s !== undefined) ? (this.#gCache ?? (await this.#readG())) : undefined;
+    for (let i = 0; i < names.length; i++) {
+      const slot = slots[i];
+      out[names[i]!] = slot && g ? readLe32(g, slot.offset) : await this.#readP(regs[i]!);
     }
-    for (let i = 0; i < names.length; i++) out[names[i]!] = await this.#readP(regs[i]!);
     return out;
   }
 
@@ -549,21 +546,24 @@ export class GdbClient extends EventEmitter {
     return slots;
   }
 
+  /** Reads one register the `g` packet does not carry. */
   async #readP(reg: RegisterInfo): Promise<number> {
-    if (this.#pRead !== false) {
-      const reply = await this.#conn.requestText(`p${reg.regnum.toString(16)}`);
-      if (!isErrorReply(reply) && reply.length >= 2) {
-        this.#pRead = true;
-        return readLe32(hexDecode(reply.slice(0, 8).padEnd(8, '0').replace(/x/gi, '0')), 0);
-      }
-      // Older J-Link answers p with E01: fall back to g for registers it carries.
-      if (this.#pRead === true) throw opError(`Reading register ${reg.name} failed`, `p${reg.regnum.toString(16)}`, reply);
-      this.#pRead = false;
+    const request = `p${reg.regnum.toString(16)}`;
+    if (this.#pRead === false) {
+      throw new UnsupportedError(`The server cannot read register ${reg.name}: it refuses p and its g packet does not carry ${reg.name}`, request);
     }
-    const layout = this.#gLayout ?? [];
-    const slot = layout.find((s) => s.reg === reg);
-    if (!slot) throw new UnsupportedError(`The server cannot read register ${reg.name} (p is refused and g does not carry it)`, 'p');
-    return readLe32(await this.#readG(), slot.offset);
+    const reply = await this.#conn.requestText(request);
+    if (!isErrorReply(reply) && reply.length >= 2) {
+      this.#pRead = true;
+      return readLe32(hexDecode(reply.slice(0, 8).padEnd(8, '0').replace(/x/gi, '0')), 0);
+    }
+    if (this.#pRead === true || (reply !== '' && !isErrorReply(reply))) throw opError(`Reading register ${reg.name} failed`, request, reply);
+    // Older J-Link answers every p with E01: from now on only the g packet's registers can be read.
+    this.#pRead = false;
+    throw new UnsupportedError(
+      `The server cannot read register ${reg.name}: p answered '${reply}' and its g packet does not carry ${reg.name}`,
+      request,
+    );
   }
 
   async #writeP(reg: RegisterInfo, value: number): Promise<void> {

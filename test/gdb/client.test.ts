@@ -273,11 +273,14 @@ describe('registers and execution', () => {
     expect(Object.keys(core)).toEqual(expect.arrayContaining(['r0', 'sp', 'lr', 'pc', 'xpsr']));
   });
 
-  it('reads a register the g packet does not carry (fpscr) with p', async () => {
+  it('reads a register the g packet does not carry (fpscr) with p, the others from one g', async () => {
     const gdb = await fresh();
-    const { fpscr, pc } = await gdb.readRegisters(['fpscr', 'pc']);
+    const before = gdb.stats.roundTrips;
+    const { fpscr, pc, sp } = await gdb.readRegisters(['fpscr', 'pc', 'sp']);
+    expect(gdb.stats.roundTrips - before).toBe(2); // g, p
     expect(pc).toBe(RESET);
-    expect(fpscr).toBeTypeOf('number');
+    expect(sp).toBe(0x20080000);
+    expect(fpscr).toBe(0x00040000); // QEMU's reset value (info registers: FPSCR 00040000)
   });
 
   it('steps one instruction', async () => {
