@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import PQueue from 'p-queue';
 import { ConnectionClosedError, ProtocolError, RspTimeoutError } from '../errors.js';
 import { createDebug, type DebugLog } from '../debug.js';
-import { DEFAULT_MAX_PACKET, PacketParser, decodeRunLength, frame, type WireEvent } from './packet.js';
+import { DEFAULT_MAX_PACKET, PacketParser, decodeRunLength, frame, latin1Bytes, type WireEvent } from './packet.js';
 
 /** Default time a server has to answer an ordinary request. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -240,8 +240,9 @@ export class RspConnection extends EventEmitter {
   // -------------------------------------------------------------------------
 
   #exchange(payload: string | Uint8Array, options: RequestOptions): Promise<Uint8Array> {
-    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
-    this.stats.roundTrips++;
+    // latin1Bytes refuses a character above U+00FF instead of sending a different packet.
+    const bytes = typeof payload === 'string' ? latin1Bytes(payload) : payload;
+    if (!this.#closed) this.stats.roundTrips++;
     return this.#send(bytes, options.timeoutMs ?? this.#timeoutMs, options.label, options.onOutput, options.isReply);
   }
 

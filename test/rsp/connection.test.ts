@@ -419,6 +419,17 @@ describe('request order', () => {
   });
 });
 
+describe('request text', () => {
+  it('refuses a request with a character that is not one byte, without sending anything', async () => {
+    const { conn, server } = setup();
+    await expect(conn.requestText('qRcmd,\u20ac')).rejects.toBeInstanceOf(ProtocolError);
+    await tick(5);
+    expect(server.raw).toEqual([]);
+    expect(conn.closed).toBe(false);
+    expect(conn.stats.packetsSent).toBe(0);
+  });
+});
+
 describe('interrupt', () => {
   it('interrupt() writes exactly one 0x03 byte, outside the request queue', async () => {
     const { conn, server } = setup();
