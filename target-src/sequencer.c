@@ -25,6 +25,8 @@ struct call {
 #define FLAG_COLLECT 1u        /* keep the result, do not compare it */
 #define FLAG_STRIDE 2u         /* between repeats: arg0 += arg1, arg2 += arg1 */
 #define FLAG_EXPECT_STRIDE 4u  /* between repeats: expect += arg1 (Verify returns adr + sz) */
+#define FLAG_STARTED 8u        /* set by the sequencer when it starts an entry: after a fault or
+                                  timeout the host finds the call that was running, arguments as made */
 #define STATUS_OK 0u
 #define STATUS_FAILED 1u
 #define STATUS_STACK 2u
@@ -42,7 +44,9 @@ static inline void set_static_base(uint32_t sb)
  * striding in place, so that one entry can program a whole buffer page by page.
  * Stops at the first result that is not `expect` (unless collected) or when the
  * stack canary word at `canary` has changed; the failing entry then holds the
- * arguments of the failing call and its result.
+ * arguments of the failing call and its result. Each entry is marked
+ * FLAG_STARTED before its first call, so that after a fault or a timeout (when
+ * this function never returns) the last marked entry names the call.
  * Returns r0 = entries completed, r1 = status (STATUS_*).
  * R9 is set to `sb` before every call: a RWPI algorithm relies on it.
  */
@@ -54,6 +58,7 @@ __attribute__((used, noinline)) uint64_t rsp_seq_run(struct call *table, uint32_
         struct call *c = &table[i];
         uint32_t repeat = c->flags >> 16;
         if (repeat == 0) repeat = 1;
+        c->flags |= FLAG_STARTED;
         for (;;) {
             set_static_base(sb);
             uint32_t r = ((routine)c->fn)(c->arg[0], c->arg[1], c->arg[2], c->arg[3]);

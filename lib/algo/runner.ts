@@ -27,7 +27,7 @@ import type { GdbClient } from '../gdb/client.js';
 import type { AlgorithmFunction, FlashAlgorithm } from './algorithm.js';
 import { planRamLayout, describeLayout, type LayoutOptions, type RamLayout, type RamRegion } from './layout.js';
 import { TARGET_CODE, TARGET_ENTRY } from './target-code.js';
-import { ENTRY_SIZE, SEQ_STATUS, STACK_CANARY, decodeEntry, decodeResults, encodeBatch, type BatchCall } from './sequencer.js';
+import { SEQ_STATUS, STACK_CANARY, decodeEntry, decodeResults, encodeBatch, runningEntry, type BatchCall } from './sequencer.js';
 
 /** Thumb state bit of xPSR: Cortex-M executes Thumb only, and faults with it clear. */
 const XPSR_THUMB = 0x01000000;
@@ -109,6 +109,14 @@ interface FaultDetail {
   /** Where the faulting code was (the stacked PC), when the core stopped on the fault handler's entry. */
   pc: number | undefined;
   text: string;
+}
+
+/** The call to name in an error: the routine and its arguments as made. */
+interface CallName {
+  fn: string;
+  args: readonly number[];
+  /** Appended to the message, e.g. where in a batch the call was. */
+  note?: string;
 }
 
 interface SavedState {
@@ -399,7 +407,20 @@ export class AlgorithmRunner {
     await this.gdb.writeMemory(tableAddress, payload);
     const label = calls.length === 1 ? calls[0]!.fn : `batch of ${calls.length}`;
     const args = [tableAddress, calls.length, this.layout.staticBase ?? 0, this.layout.stackBottom];
-    const regs = await this.#run(label, this.layout.helpers + TARGET_ENTRY.seqRun, args, options.timeoutMs ?? this.batchTimeout(calls));
+    // After a fault or a timeout the sequencer never returns: the entry it marked started last names the call.
+    const running = async (): Promise<CallName | undefined> => {
+      const after = await this.gdb.readMemory(tableAddress, table.length);
+      const index = runningEntry(after);
+      if (index === undefined) return undefined;
+      const call = calls[index]!;
+      const state = decodeEntry(after, index);
+      return {
+        fn: call.fn,
+        args: state.args.slice(0, Math.max(1, call.args.length)),
+        note: calls.length === 1 && (call.repeat ?? 1) === 1 ? undefined : `entry ${index + 1} of a batch of ${calls.length}`,
+      };
+    };
+    const regs = await this.#run(label, this.layout.helpers + TARGET_ENTRY.seqRun, args, options.timeoutMs ?? this.batchTimeout(calls), {}, running);
     const done = regs.r0!;
     const status = regs.r1!;
     const wantResults = calls.some((c) => c.collect);
@@ -459,7 +480,9 @@ export class AlgorithmRunner {
   /**
    * The call itself: G, c, g. Returns the core registers at the trap.
    * Faults, timeouts and stack overflows become typed errors; the core is
-   * always left halted. `extra` registers go into the same `G`.
+   * always left halted. `extra` registers go into the same `G`. On a fault or
+   * timeout, `running` (when given) names the call that was running instead of
+   * `fn(args)` — the sequencer's own arguments mean nothing to a user.
    */
   async #run(
     fn: string,
@@ -467,6 +490,7 @@ export class AlgorithmRunner {
     args: readonly number[],
     timeoutMs: number,
     extra: Readonly<Record<string, number>> = {},
+    running?: () => Promise<CallName | undefined>,
   ): Promise<Record<string, number>> {
     if (this.#closed) throw new TargetStateError(`The algorithm runner is closed; cannot call ${fn}`);
     if (this.#faulted !== undefined) {
@@ -506,31 +530,41 @@ export class AlgorithmRunner {
     const pc = regs.pc;
     const xpsr = regs.xpsr ?? 0;
     if (!interrupted && pc === this.layout.trap) return regs;
+    // Error path from here on: extra reads are fine.
+    const named: CallName = (running && (await running().catch(() => undefined))) || { fn, args };
+    const call = formatCall(named.fn, named.args);
+    const note = named.note === undefined ? '' : ` [${named.note}]`;
     const where = `PC ${pc === undefined ? '?' : hex32(pc)}, ${exceptionName(xpsr)}`;
     if ((xpsr & IPSR_MASK) !== 0 || (pc !== undefined && pc === this.#faultHandler)) {
       const exception = (xpsr & IPSR_MASK) !== 0 ? exceptionName(xpsr) : 'a fault handler';
-      this.#faulted = `${formatCall(fn, args)} faulted (${exception})`;
+      this.#faulted = `${call} faulted (${exception})`;
       const detail = await this.#faultDetail(regs).catch((): FaultDetail => ({ pc: undefined, text: '' }));
       const lr = regs.lr === undefined ? '' : `, LR ${hex32(regs.lr)}`;
       const at = detail.pc === undefined ? '' : ` at ${this.#describeAddress(detail.pc)}`;
       throw new AlgorithmFaultError(
-        `${formatCall(fn, args)} faulted${at}: ${exception}${detail.text}; the core stopped at ${where}${lr}`,
-        fn,
-        args,
+        `${call} faulted${at}: ${exception}${detail.text}; the core stopped at ${where}${lr}${note}`,
+        named.fn,
+        named.args,
         detail.pc ?? pc,
         xpsr,
       );
     }
     if (interrupted) {
       throw new AlgorithmTimeoutError(
-        `${formatCall(fn, args)} did not return within ${timeoutMs} ms; the core was halted at ${where}`,
-        fn,
-        args,
+        `${call} did not return within ${timeoutMs} ms; the core was halted at ${pc === undefined ? where : this.#describeAddress(pc)}, ${exceptionName(xpsr)}${note}`,
+        named.fn,
+        named.args,
         timeoutMs,
         pc,
       );
     }
-    throw new AlgorithmFaultError(`${formatCall(fn, args)} stopped at ${where} instead of returning to the trap at ${hex32(this.layout.trap)}`, fn, args, pc, xpsr);
+    throw new AlgorithmFaultError(
+      `${call} stopped at ${where} instead of returning to the trap at ${hex32(this.layout.trap)}${note}`,
+      named.fn,
+      named.args,
+      pc,
+      xpsr,
+    );
   }
 
   /**

@@ -13,6 +13,8 @@ export const FLAG_COLLECT = 1;
 export const FLAG_STRIDE = 2;
 /** Between repeats: expect += arg1 (Verify returns `adr + sz`, which advances too). */
 export const FLAG_EXPECT_STRIDE = 4;
+/** Set by the sequencer when it starts an entry (never by the host): names the running call after a fault or timeout. */
+export const FLAG_STARTED = 8;
 /** Largest repeat count an entry holds (16 bits). */
 export const MAX_REPEAT = 0xffff;
 /** Word the sequencer expects at the bottom of the stack; any other value means overflow. */
@@ -76,13 +78,26 @@ export interface BatchEntryState {
   args: [number, number, number, number];
   expect: number;
   result: number;
+  /** The sequencer has started this entry ({@link FLAG_STARTED}). */
+  started: boolean;
 }
 
 /** Decodes entry `index` of a table read back from the target. */
 export function decodeEntry(table: Uint8Array, index: number): BatchEntryState {
   const view = new DataView(table.buffer, table.byteOffset + index * ENTRY_SIZE, ENTRY_SIZE);
   const w = (j: number) => view.getUint32(j * 4, true);
-  return { args: [w(1), w(2), w(3), w(4)], expect: w(5), result: w(7) };
+  return { args: [w(1), w(2), w(3), w(4)], expect: w(5), result: w(7), started: (w(6) & FLAG_STARTED) !== 0 };
+}
+
+/**
+ * Index of the entry the sequencer was running when it stopped without
+ * returning (a fault, a timeout): the last one it marked started, or
+ * `undefined` if it started none.
+ */
+export function runningEntry(table: Uint8Array): number | undefined {
+  let running: number | undefined;
+  for (let i = 0; (i + 1) * ENTRY_SIZE <= table.length; i++) if (decodeEntry(table, i).started) running = i;
+  return running;
 }
 
 /** Reads the `result` word of every entry (for collected results such as CRCs). */

@@ -3,17 +3,17 @@
 // ARMv6-M code (v8-M extras separate), position independent.
 
 /** Machine code of the on-target helpers, loaded at any 4-byte aligned RAM address. */
-export const TARGET_CODE: Uint8Array = Uint8Array.from(Buffer.from('AL7956BHKmgCSwAhmkIA0AIh9efewN7A8LXORgQAACYAtYSwAZECkgOTAZueQgXRACEwAASwgLy5RvC9pWktDADRATUCm5lGI2jiaB8AoWgjaWBouEcDm+BhGmgRS5pCHNEBIqNpE0IC0WJpgkIX0QE9AC0P0AIhomgLQgXQ4WhgaFEYgBhgYOFgWwfa1WNpmxhjYdbnATYgNMbnAiHI5wEhxufewN7AMLXAQ/8lihiRQgHRwEMwvQx4ATFEQCxApADkWAAKYEDy5wAA7/MQgO/zFIEAIglLG2gbCtuyACsD0AdLGmgAJBxgcrYAI4PzFIi/82+Pv/NPj3BHkO0A4JTtAOAHSxtoGwrbsgArAdAFSxpggfMUiL/zb4+A8xCIcEfARpDtAOCU7QDgcEfv8wqA7/MLgQAigvMKiILzC4hwR4DzCoiB8wuIcEc=', 'base64'));
+export const TARGET_CODE: Uint8Array = Uint8Array.from(Buffer.from('AL7956BHKmgCSwAhmkIA0AIh9efewN7A8LXORgQAACYAtYSwAZECkgOTAZueQgXRACEwAASwgLy5RvC9o2kdDADRATUIIhNDo2ECm5lGI2jiaB8AoWgjaWBouEcDm+BhGmgSS5pCHNEBIqNpE0IC0WJpgkIX0QE9AC0P0AIhomgLQgXQ4WhgaFEYgBhgYOFgWwfa1WNpmxhjYdbnATYgNMPnAiHF5wEhw+fARt7A3sAwtcBD/yWKGJFCAdHAQzC9DHgBMURALECkAORYAApgQPLnAADv8xCA7/MUgQAiCUsbaBsK27IAKwPQB0saaAAkHGBytgAjg/MUiL/zb4+/80+PcEeQ7QDglO0A4AdLG2gbCtuyACsB0AVLGmCB8xSIv/Nvj4DzEIhwR8BGkO0A4JTtAOBwR+/zCoDv8wuBACKC8wqIgvMLiHBHgPMKiIHzC4hwRw==', 'base64'));
 
 /** Offsets of the routines in {@link TARGET_CODE} (Thumb bit clear). */
 export const TARGET_ENTRY = {
   trap: 0x0,
   call: 0x4,
   seqRun: 0x18,
-  crc32: 0xa8,
-  coreClean: 0xcc,
-  coreRestore: 0x104,
-  splimClear: 0x12e,
-  splimRestore: 0x142,
-  nop: 0x12c,
+  crc32: 0xb0,
+  coreClean: 0xd4,
+  coreRestore: 0x10c,
+  splimClear: 0x136,
+  splimRestore: 0x14a,
+  nop: 0x134,
 } as const;

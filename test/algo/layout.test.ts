@@ -118,9 +118,9 @@ describe('planRamLayout', () => {
     expect(layout.buffers.map((b) => b.size)).toEqual([DEFAULT_MAX_BUFFER, DEFAULT_MAX_BUFFER]);
     expect(layout.buffers.map((b) => b.tableEntries)).toEqual([MAX_TABLE_ENTRIES, MAX_TABLE_ENTRIES]);
     expect(describeLayout(layout)).toMatchInlineSnapshot(`
-      "algorithm at 0x21000150, static base 0x210003cc, trap 0x21000000
-        helpers    0x21000000  332 bytes
-        algorithm  0x21000150  668 bytes
+      "algorithm at 0x21000158, static base 0x210003d4, trap 0x21000000
+        helpers    0x21000000  340 bytes
+        algorithm  0x21000158  668 bytes
         crc table  0x21000400  1024 bytes
         stack      0x21000800  4160 bytes
         buffer 0   0x21001c00  73728 bytes

@@ -511,6 +511,13 @@ describe('close() hands the target back as it found it', () => {
       expect(err).toBeInstanceOf(TargetStateError);
       expect((err as Error).message).toMatch(/closed; cannot call Init/);
       expect(() => runner.entry('Read' as never)).toThrow(/has no Read routine/);
+      // A core that runs (here: the boot image's idle loop) is not borrowed.
+      await gdb.writeRegisters({ pc: boot['idle']!, xpsr: 0x01000000 });
+      const running = gdb.continue({ timeoutMs: 300 });
+      const busy = await rejection(AlgorithmRunner.create(gdb, algo, { ram: RAM }));
+      expect(busy).toBeInstanceOf(TargetStateError);
+      expect((busy as Error).message).toMatch(/must be halted/);
+      expect((await running).interrupted).toBe(true);
     } finally {
       await gdb.close();
     }

@@ -9,11 +9,13 @@ import {
   ENTRY_SIZE,
   FLAG_COLLECT,
   FLAG_EXPECT_STRIDE,
+  FLAG_STARTED,
   FLAG_STRIDE,
   MAX_REPEAT,
   decodeEntry,
   decodeResults,
   encodeBatch,
+  runningEntry,
   type BatchCall,
 } from '../../lib/algo/sequencer.js';
 
@@ -97,14 +99,17 @@ describe('decodeEntry / decodeResults', () => {
           expect(state.args).toEqual([0, 1, 2, 3].map((j) => call.args[j] ?? 0));
           expect(state.expect).toBe(call.expect);
           expect(state.result).toBe(0);
+          expect(state.started).toBe(false);
           const flags = words(table)[i * 8 + 6]!;
           const repeat = call.repeat ?? 1;
           expect(flags >>> 16).toBe(repeat === 1 ? 0 : repeat);
           expect(!!(flags & FLAG_COLLECT)).toBe(!!call.collect);
           expect(!!(flags & FLAG_STRIDE)).toBe(!!call.stride);
           expect(!!(flags & FLAG_EXPECT_STRIDE)).toBe(!!call.expectStride);
+          expect(flags & FLAG_STARTED).toBe(0); // only the sequencer sets it
         });
         expect(decodeResults(table)).toEqual(calls.map(() => 0));
+        expect(runningEntry(table)).toBeUndefined();
       }),
     );
   });
@@ -120,8 +125,10 @@ describe('decodeEntry / decodeResults', () => {
     view.setUint32(32 + 4, 0xc0000400, true);
     view.setUint32(32 + 12, 0x3800 + 0x400, true);
     view.setUint32(32 + 28, 1, true);
+    for (const i of [0, 1]) view.setUint32(i * 32 + 24, view.getUint32(i * 32 + 24, true) | FLAG_STARTED, true);
     expect(decodeResults(table)).toEqual([0xcbf43926, 1]);
-    expect(decodeEntry(table, 1)).toEqual({ args: [0xc0000400, 256, 0x3c00, 0], expect: 0, result: 1 });
+    expect(decodeEntry(table, 1)).toEqual({ args: [0xc0000400, 256, 0x3c00, 0], expect: 0, result: 1, started: true });
+    expect(runningEntry(table)).toBe(1);
   });
 
   it('work on a table read back into the middle of a larger buffer (non-zero byteOffset)', () => {
@@ -132,8 +139,18 @@ describe('decodeEntry / decodeResults', () => {
     const big = new Uint8Array(table.length + 12);
     big.set(table, 12);
     const view = big.subarray(12);
-    expect(decodeEntry(view, 1)).toEqual({ args: [6, 0, 0, 0], expect: 7, result: 0 });
+    expect(decodeEntry(view, 1)).toEqual({ args: [6, 0, 0, 0], expect: 7, result: 0, started: false });
     expect(decodeResults(view)).toEqual([0, 0]);
+  });
+
+  it('name the entry that was running when the sequencer never returned: the last one it marked started', () => {
+    const table = encodeBatch(Array.from({ length: 5 }, (_, i) => ({ fn: `f${i}`, entry: 0, args: [i], expect: 0 })));
+    const view = new DataView(table.buffer);
+    expect(runningEntry(table)).toBeUndefined();
+    for (const i of [0, 1, 2]) {
+      view.setUint32(i * 32 + 24, FLAG_STARTED, true);
+      expect(runningEntry(table)).toBe(i);
+    }
   });
 
   it('ignore a trailing partial entry', () => {
