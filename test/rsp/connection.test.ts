@@ -409,6 +409,19 @@ describe('request order', () => {
     expect(conn.stats.roundTrips - before).toBe(3);
   });
 
+  it('isReply skips a packet that cannot be the answer (QEMU greets a client with T02 while the request waits)', async () => {
+    const { conn, server } = setup();
+    conn.setNoAck();
+    server.onPacket = (_p, s) => {
+      s.reply('T02thread:01;');
+      s.reply('PacketSize=1000');
+    };
+    const isReply = (payload: Uint8Array): boolean => payload[0] !== 0x54; // not 'T'
+    expect(await conn.requestText('qSupported', { isReply })).toBe('PacketSize=1000');
+    server.onPacket = (_p, s) => s.reply('OK');
+    expect(await conn.requestText('Hg0')).toBe('OK');
+  });
+
   it('a reply nobody waits for (e.g. a late stop reply) is dropped, not handed to the next request', async () => {
     const { conn, server } = setup();
     conn.setNoAck();
