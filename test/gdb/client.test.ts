@@ -283,6 +283,22 @@ describe('registers and execution', () => {
     expect(fpscr).toBe(0x00040000); // QEMU's reset value (info registers: FPSCR 00040000)
   });
 
+  it('code that faults stops at a breakpoint on HardFault_Handler (IPSR 3); system_reset recovers the core', async () => {
+    const gdb = await fresh();
+    const hardFault = sym('HardFault_Handler');
+    await gdb.insertBreakpoint(IDLE, 'hw');
+    await gdb.insertBreakpoint(hardFault, 'hw');
+    await gdb.writeRegisters(callRegisters(RT_FAULT, []));
+    expect((await gdb.continue({ timeoutMs: 5000 })).interrupted).toBe(false);
+    const regs = await gdb.readRegisters(['pc', 'xpsr']);
+    expect(regs.pc).toBe(hardFault);
+    expect(regs.xpsr & 0x1ff).toBe(3); // IPSR: HardFault
+    await gdb.monitor('system_reset');
+    const after = await gdb.readRegisters(['pc', 'xpsr']);
+    expect(after.pc).toBe(RESET);
+    expect(after.xpsr & 0x1ff).toBe(0); // thread mode again
+  });
+
   it('steps one instruction', async () => {
     const gdb = await fresh();
     await gdb.writeRegisters(callRegisters(RT_ADD, [2, 3]));
