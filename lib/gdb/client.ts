@@ -305,7 +305,11 @@ export class GdbClient extends EventEmitter {
     return this.#memoryMap;
   }
 
-  /** Sends a raw packet and returns the reply text; for what the API does not cover. */
+  /**
+   * Sends a raw packet and returns the reply text; for what the API does not
+   * cover. Registers read before are read again afterwards (the packet may
+   * have changed them).
+   */
   async rawRequest(payload: string, timeoutMs?: number): Promise<string> {
     this.#gCache = undefined; // the packet may change registers (a reset, a P, a step)
     return this.#conn.requestText(payload, timeoutMs === undefined ? {} : { timeoutMs });
@@ -571,7 +575,7 @@ export class GdbClient extends EventEmitter {
     const request = `P${reg.regnum.toString(16)}=${leHex(value, Math.min(size, 4)).padEnd(size * 2, '0')}`;
     if (this.#pWrite === false) {
       if (this.#inG(reg) && this.#gWrite !== false && (await this.#writeG([{ reg, value }]))) return;
-      throw new UnsupportedError(`The server cannot write register ${reg.name}: it refuses P and its g packet does not carry ${reg.name}`, request);
+      throw new UnsupportedError(`The server cannot write register ${reg.name}: it refuses P, and G cannot write ${reg.name}`, request);
     }
     const reply = await this.#conn.requestText(request);
     if (reply === 'OK') {
@@ -689,7 +693,10 @@ export class GdbClient extends EventEmitter {
 
   /**
    * Runs a server command (`monitor CMD` in GDB, `qRcmd`) and returns its text
-   * output. Throws {@link UnsupportedError} when the server does not know it.
+   * output. Throws {@link UnsupportedError} when the server does not know it:
+   * an empty reply (J-Link), or `OK` with the dialect's "unknown command"
+   * text (QEMU's HMP monitor). Registers read before are read again afterwards:
+   * the command may have reset the core.
    */
   async monitor(command: string, options: { timeoutMs?: number } = {}): Promise<string> {
     let output = '';
@@ -716,6 +723,9 @@ export class GdbClient extends EventEmitter {
    * Closes the connection. With `resume`, the target runs on (J-Link:
    * `monitor go`; others: detach); otherwise it stays halted. Breakpoints this
    * client inserted are removed first.
+   *
+   * @throws {@link ServerError} or {@link UnsupportedError} when the server
+   * refused to let the target run; the connection is closed all the same.
    */
   async close(options: { resume?: boolean } = {}): Promise<void> {
     if (this.#conn.closed) return;
