@@ -337,10 +337,10 @@ export function planToSvg(plan: FlashPlan, options: PlanSvgOptions = {}): string
   closeBlock();
   const gridBottom = y;
 
-  // Legend: every state that occurs (and always the main ones, so the picture explains itself).
+  // Legend: every state that occurs, and always "erase + program" so an empty plan still explains itself.
   y += LINE;
   const legendTop = y;
-  const shown = SECTOR_STATES.filter((s) => counts[s] > 0 || s === 'program' || s === 'untouched');
+  const shown = SECTOR_STATES.filter((s) => counts[s] > 0 || s === 'program');
   const legend: string[] = [];
   for (const s of shown) {
     legend.push(
