@@ -3,25 +3,32 @@
  * program's and nothing else's (figure 9). Run by bench/run.ts:
  *
  * ```
- * node dist/bench/program-child.js ENDPOINT IMAGE.bin BASE [--rerun] [--change-page OFFSET]
+ * node dist/bench/program-child.js ENDPOINT IMAGE.bin BASE [--qemu-pid PID]
+ *   [--chip-erase auto|never|always] [--rerun] [--change-page OFFSET]
  * ```
  *
  * Connects, loads the NOR simulator, programs IMAGE at BASE (default
  * options: compare, erase, program, verify with the algorithm), then
  * optionally programs it again unchanged, then with one page changed. Prints
- * one JSON object ({@link ChildResult}) on stdout.
+ * one JSON object ({@link ChildResult}) on stdout. With `--qemu-pid`, each run
+ * also says how much CPU QEMU used (from /proc), next to Node's own.
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Flasher, boardPreset, connect, createImage, loadAlgorithm, type FlashReport, type Image } from '../lib/index.js';
+import { Flasher, boardPreset, connect, createImage, loadAlgorithm, type ChipEraseMode, type FlashReport, type Image } from '../lib/index.js';
 import { FIXTURE_DIR } from './paths.js';
+import { processCpuMs } from './qemu.js';
 
-/** One program() run: its report and the time of each phase, ms. */
+/** One program() run: its report, the time of each phase, and CPU used, ms. */
 export interface ProgramRun {
   report: FlashReport;
   phases: Record<string, number>;
+  /** CPU time of this (Node) process during the run. */
+  nodeCpuMs: number;
+  /** CPU time of QEMU during the run (all its threads), when its pid was given. */
+  qemuCpuMs: number | undefined;
 }
 
 /** What the child prints. */
@@ -43,22 +50,35 @@ export interface ChildResult {
 
 const maxRss = () => process.resourceUsage().maxRSS * 1024;
 
-async function programOnce(flasher: Flasher, image: Image): Promise<ProgramRun> {
+async function programOnce(flasher: Flasher, image: Image, chipErase: ChipEraseMode, qemuPid: number | undefined): Promise<ProgramRun> {
   const phases: Record<string, number> = {};
+  const cpu0 = process.cpuUsage();
+  const qemu0 = qemuPid === undefined ? undefined : processCpuMs(qemuPid);
   const report = await flasher.program(image, {
+    chipErase,
     onProgress: (e) => {
       if (e.type === 'phase-end') phases[e.phase] = (phases[e.phase] ?? 0) + e.elapsedMs;
     },
   });
-  return { report, phases };
+  const cpu = process.cpuUsage(cpu0);
+  const qemuCpuMs = qemuPid === undefined || qemu0 === undefined ? undefined : processCpuMs(qemuPid)! - qemu0;
+  return { report, phases, nodeCpuMs: (cpu.user + cpu.system) / 1000, qemuCpuMs };
+}
+
+function option(args: readonly string[], name: string): string | undefined {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : undefined;
 }
 
 async function main(): Promise<void> {
   const [endpoint, file, baseText, ...rest] = process.argv.slice(2);
-  if (!endpoint || !file || !baseText) throw new Error('usage: program-child ENDPOINT IMAGE BASE [--rerun] [--change-page OFFSET]');
+  if (!endpoint || !file || !baseText) throw new Error('usage: program-child ENDPOINT IMAGE BASE [--qemu-pid PID] [--chip-erase MODE] [--rerun] [--change-page OFFSET]');
   const rerun = rest.includes('--rerun');
-  const changeAt = rest.indexOf('--change-page');
-  const changeOffset = changeAt >= 0 ? Number(rest[changeAt + 1]) : undefined;
+  const changeText = option(rest, '--change-page');
+  const changeOffset = changeText === undefined ? undefined : Number(changeText);
+  const pidText = option(rest, '--qemu-pid');
+  const qemuPid = pidText === undefined ? undefined : Number(pidText);
+  const chipErase = (option(rest, '--chip-erase') ?? 'auto') as ChipEraseMode;
   const baseline = maxRss();
   const data = readFileSync(file);
   const image = createImage([{ address: Number(baseText), data, source: file }]);
@@ -71,14 +91,14 @@ async function main(): Promise<void> {
   const flasher = await Flasher.create(gdb, algo, { ram: board.ram, memoryMapped: board.memoryMapped });
   const setupMs = performance.now() - t0;
   try {
-    const first = await programOnce(flasher, image);
+    const first = await programOnce(flasher, image, chipErase, qemuPid);
     const result: ChildResult = { setupMs, first, rss: { baseline, afterLoad, afterProgram: maxRss() } };
-    if (rerun) result.rerun = await programOnce(flasher, image);
+    if (rerun) result.rerun = await programOnce(flasher, image, chipErase, qemuPid);
     if (changeOffset !== undefined) {
       const changed = new Uint8Array(data);
       const pageSize = algo.geometry.pageSize;
       changed.set(randomBytes(pageSize), changeOffset - (changeOffset % pageSize));
-      result.onePage = await programOnce(flasher, createImage([{ address: Number(baseText), data: changed, source: `${file} (one page changed)` }]));
+      result.onePage = await programOnce(flasher, createImage([{ address: Number(baseText), data: changed, source: `${file} (one page changed)` }]), chipErase, qemuPid);
     }
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {

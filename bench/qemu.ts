@@ -65,6 +65,20 @@ function listening(port: number): boolean {
     });
 }
 
+/** CPU time (user + system, all threads) a process has used so far, ms; undefined once it is gone. */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    // Fields after the command name: state is field 3, utime 14 and stime 15 (proc(5)), in clock ticks.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * (1000 / CLOCK_TICKS);
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100;
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Starts `qemu-system-arm -M mps3-an547 -S` with `kernel` and waits until its gdbstub listens. */

@@ -22,7 +22,7 @@ import { gdbConnectOnly, gdbRestore, gdbVersion } from './gdb-restore.js';
 import { startLatencyProxy } from './latency-proxy.js';
 import { FIXTURE_DIR, PROGRAM_CHILD } from './paths.js';
 import type { ChildResult, ProgramRun } from './program-child.js';
-import { startQemu, type BenchQemu } from './qemu.js';
+import { processCpuMs, startQemu, type BenchQemu } from './qemu.js';
 import { rawWrite } from './raw-writer.js';
 
 const MiB = 1 << 20;
@@ -67,11 +67,22 @@ export const SMOKE_OPTIONS: BenchOptions = {
 /** Everything the benchmark measured (`--json`). Times in ms, rates in MB/s (10^6 bytes per second). */
 export interface BenchResult {
   environment: { node: string; qemu: string; gdb: string; cpus: number; cpuModel: string; loadAverage: number[]; date: string; options: BenchOptions };
-  transferFloor: { bytes: number; ms: number; mbps: number; window: number; packets: number; chunk: number }[];
+  transferFloor: { bytes: number; ms: number; mbps: number; window: number; packets: number; chunk: number; qemuCpuMs: number; nodeCpuMs: number }[];
   windowSweep: { bytes: number; window: number; ms: number; mbps: number }[];
-  computeFloor: (ComputeFloor & { mbps: number })[];
+  computeFloor: (ComputeFloor & { mbps: number; qemuCpuMs: number })[];
   gdbRestore: { bytes: number; totalMs: number; connectOnlyMs: number; ms: number; mbps: number }[];
-  writeMemory: { bytes: number; ms: number; mbps: number; window: number; packets: number; vsFloor: number; vsGdb: number; bestWindow: { window: number; ms: number; mbps: number } }[];
+  writeMemory: {
+    bytes: number;
+    ms: number;
+    mbps: number;
+    window: number;
+    packets: number;
+    vsFloor: number;
+    vsGdb: number;
+    qemuCpuMs: number;
+    nodeCpuMs: number;
+    bestWindow: { window: number; ms: number; mbps: number };
+  }[];
   program: {
     bytes: number;
     ms: number;
@@ -83,9 +94,13 @@ export interface BenchResult {
     bytesSent: number;
     roundTrips: number;
     targetRuns: number;
+    chipErase: boolean;
+    qemuCpuMs: number;
+    nodeCpuMs: number;
   }[];
-  unchanged: { bytes: number; ms: number; vsFirst: number; bytesSent: number; roundTrips: number; sectorsSkipped: number; phases: Record<string, number> }[];
-  onePage: { imageBytes: number; ms: number; bytesSent: number; roundTrips: number; sectorsErased: number; bytesProgrammed: number; phases: Record<string, number> };
+  /** `chipErase` is the option passed to program(): `auto` (the default) or `never`. */
+  unchanged: { bytes: number; chipErase: 'auto' | 'never'; ms: number; vsFirst: number; bytesSent: number; roundTrips: number; sectorsSkipped: number; phases: Record<string, number> }[];
+  onePage: { imageBytes: number; chipErase: 'auto' | 'never'; ms: number; bytesSent: number; roundTrips: number; sectorsErased: number; bytesProgrammed: number; phases: Record<string, number> }[];
   latency: {
     delayMs: number;
     /** Round trip of a `g` through the proxy minus the same without delay. */
@@ -136,9 +151,19 @@ async function checkWritten(gdb: GdbClient, address: number, data: Uint8Array, w
   }
 }
 
-function runChild(endpoint: string, file: string, extra: string[]): Promise<ChildResult> {
+/** Runs `work` and adds the CPU QEMU (`pid`) and this process used meanwhile. */
+async function withCpu<T extends object>(pid: number, work: () => Promise<T>): Promise<T & { qemuCpuMs: number; nodeCpuMs: number }> {
+  const q0 = processCpuMs(pid) ?? 0;
+  const c0 = process.cpuUsage();
+  const result = await work();
+  const c = process.cpuUsage(c0);
+  return { ...result, qemuCpuMs: (processCpuMs(pid) ?? q0) - q0, nodeCpuMs: (c.user + c.system) / 1000 };
+}
+
+function runChild(q: BenchQemu, file: string, extra: string[]): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PROGRAM_CHILD, endpoint, file, `0x${FLASH_BASE.toString(16)}`, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [PROGRAM_CHILD, q.endpoint, file, `0x${FLASH_BASE.toString(16)}`, '--qemu-pid', String(q.pid), ...extra];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -206,8 +231,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const transferFloor: BenchResult['transferFloor'] = [];
     for (const n of sizes) {
       log(`1 transfer floor: ${sizeName(n)}, window ${bestWindow}`);
-      const r = await best(options.repeats, () => rawWrite('127.0.0.1', qa.port, RAM_TARGETS.raw, images.get(n)!, bestWindow));
-      transferFloor.push({ bytes: n, ms: r.ms, mbps: mbps(n, r.ms), window: bestWindow, packets: r.packets, chunk: r.chunk });
+      const r = await best(options.repeats, () => withCpu(qa.pid, () => rawWrite('127.0.0.1', qa.port, RAM_TARGETS.raw, images.get(n)!, bestWindow)));
+      transferFloor.push({ bytes: n, ms: r.ms, mbps: mbps(n, r.ms), window: bestWindow, packets: r.packets, chunk: r.chunk, qemuCpuMs: r.qemuCpuMs, nodeCpuMs: r.nodeCpuMs });
     }
 
     log('3 gdb-multiarch: connect only, then restore');
@@ -229,12 +254,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         try {
           await gdb.writeMemory(RAM_TARGETS.rspflash, data.subarray(0, 4)); // probes X vs M outside the timing
           const packets0 = gdb.stats.packetsSent;
-          const t = performance.now();
-          await gdb.writeMemory(RAM_TARGETS.rspflash, data);
-          const ms = performance.now() - t;
+          const r = await withCpu(qa.pid, async () => {
+            const t = performance.now();
+            await gdb.writeMemory(RAM_TARGETS.rspflash, data);
+            return { ms: performance.now() - t };
+          });
           const packets = gdb.stats.packetsSent - packets0;
           await checkWritten(gdb, RAM_TARGETS.rspflash, data, 'rspflash writeMemory');
-          return { ms, packets, window: window ?? gdb.server.dialect.writeWindow };
+          return { ...r, packets, window: window ?? gdb.server.dialect.writeWindow };
         } finally {
           await gdb.close();
         }
@@ -253,6 +280,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           packets: r.packets,
           vsFloor: floor.ms / r.ms,
           vsGdb: g.ms / r.ms,
+          qemuCpuMs: r.qemuCpuMs,
+          nodeCpuMs: r.nodeCpuMs,
           bestWindow: { window: bestWindow, ms: alt.ms, mbps: mbps(n, alt.ms) },
         });
       }
@@ -272,7 +301,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       await s.flasher.runner.writeBuffer(0, randomBytes(s.flasher.runner.buffer(0).size));
       for (const n of sizes) {
         log(`2 compute floor ${sizeName(n)}`);
-        const r = await computeFloor(s.flasher.runner, n);
+        const r = await withCpu(qb.pid, () => computeFloor(s.flasher.runner, n));
         computeRows.push({ ...r, mbps: mbps(n, r.totalMs) });
       }
       await s.close();
@@ -282,14 +311,35 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     // ---- 5, 6, 7, 9: program in a child process ----------------------------------------------
     const programRows: BenchResult['program'] = [];
     const unchangedRows: BenchResult['unchanged'] = [];
-    let onePageRun: ProgramRun | undefined;
+    const onePageRows: BenchResult['onePage'] = [];
     let rssChild: ChildResult | undefined;
     {
       const qc = await qemu();
+      const unchangedRow = (n: number, chipErase: 'auto' | 'never', run: ProgramRun, firstMs: number) => ({
+        bytes: n,
+        chipErase,
+        ms: run.report.durationMs,
+        vsFirst: run.report.durationMs / firstMs,
+        bytesSent: run.report.bytesSent,
+        roundTrips: run.report.roundTrips,
+        sectorsSkipped: run.report.sectorsSkipped,
+        phases: run.phases,
+      });
+      const onePageRow = (n: number, chipErase: 'auto' | 'never', run: ProgramRun) => ({
+        imageBytes: n,
+        chipErase,
+        ms: run.report.durationMs,
+        bytesSent: run.report.bytesSent,
+        roundTrips: run.report.roundTrips,
+        sectorsErased: run.report.sectorsErased,
+        bytesProgrammed: run.report.bytesProgrammed,
+        phases: run.phases,
+      });
       for (const n of sizes) {
-        log(`5 program ${sizeName(n)}${n === largest ? ' (own process: peak RSS), then 6 unchanged, 7 one page changed' : ', then 6 unchanged'}`);
-        const extra = ['--rerun', ...(n === largest ? ['--change-page', String(Math.floor(n / 2) + 1000)] : [])];
-        const child = await runChild(qc.endpoint, files.get(n)!, extra);
+        const isLargest = n === largest;
+        log(`5 program ${sizeName(n)}${isLargest ? ' (own process: peak RSS), then 6 unchanged, 7 one page changed' : ', then 6 unchanged'}`);
+        // The page changed lies mid-image, off a sector boundary.
+        const child = await runChild(qc, files.get(n)!, ['--rerun', ...(isLargest ? ['--change-page', String(Math.floor(n / 2) + 1000)] : [])]);
         const first = child.first.report;
         const floorMs = transferFloor.find((f) => f.bytes === n)!.ms + computeRows.find((c) => c.bytes === n)!.totalMs;
         programRows.push({
@@ -303,20 +353,23 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           bytesSent: first.bytesSent,
           roundTrips: first.roundTrips,
           targetRuns: first.targetRuns,
+          chipErase: first.chipErase,
+          qemuCpuMs: child.first.qemuCpuMs ?? 0,
+          nodeCpuMs: child.first.nodeCpuMs,
         });
-        const re = child.rerun!.report;
-        unchangedRows.push({
-          bytes: n,
-          ms: re.durationMs,
-          vsFirst: re.durationMs / first.durationMs,
-          bytesSent: re.bytesSent,
-          roundTrips: re.roundTrips,
-          sectorsSkipped: re.sectorsSkipped,
-          phases: child.rerun!.phases,
-        });
-        if (n === largest) {
-          onePageRun = child.onePage;
+        unchangedRows.push(unchangedRow(n, 'auto', child.rerun!, first.durationMs));
+        if (isLargest) {
+          onePageRows.push(onePageRow(n, 'auto', child.onePage!));
           rssChild = child;
+          // A whole-device image makes 'auto' choose chip erase, which rules out skipping
+          // unchanged sectors; measure 6 and 7 again with sector erase. The flash now holds the
+          // image with one page changed, so this child's first program is itself a one-page change.
+          if (first.chipErase) {
+            log(`6, 7 again with chipErase 'never' (${sizeName(n)})`);
+            const never = await runChild(qc, files.get(n)!, ['--chip-erase', 'never', '--rerun']);
+            onePageRows.push(onePageRow(n, 'never', never.first));
+            unchangedRows.push(unchangedRow(n, 'never', never.rerun!, first.durationMs));
+          }
         }
       }
       await qc.stop();
@@ -414,7 +467,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       ratio: child.rss.afterProgram / largest,
       ratioAboveBaseline: (child.rss.afterProgram - child.rss.baseline) / largest,
     };
-    const onePage = onePageRun!;
     const result: Omit<BenchResult, 'goals'> = {
       environment: { ...environment, loadAverage: loadavg() },
       transferFloor,
@@ -424,15 +476,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       writeMemory,
       program: programRows,
       unchanged: unchangedRows,
-      onePage: {
-        imageBytes: largest,
-        ms: onePage.report.durationMs,
-        bytesSent: onePage.report.bytesSent,
-        roundTrips: onePage.report.roundTrips,
-        sectorsErased: onePage.report.sectorsErased,
-        bytesProgrammed: onePage.report.bytesProgrammed,
-        phases: onePage.phases,
-      },
+      onePage: onePageRows,
       latency,
       rss,
     };
@@ -447,14 +491,20 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 export function judge(r: Omit<BenchResult, 'goals'>): BenchResult['goals'] {
   const p = r.program[r.program.length - 1]!;
   const w = r.writeMemory[r.writeMemory.length - 1]!;
-  const u = r.unchanged[r.unchanged.length - 1]!;
+  const largest = (rows: BenchResult['unchanged']) => rows.filter((row) => row.bytes === p.bytes);
+  const unchanged = largest(r.unchanged).map((u) => ({
+    goal: `unchanged re-run ${sizeName(u.bytes)} vs first run (chipErase ${u.chipErase})`,
+    target: '< 5%',
+    measured: `${(u.vsFirst * 100).toFixed(1)}% (${sizeName(u.bytesSent)} sent)`,
+    met: u.vsFirst < 0.05,
+  }));
   const l = r.latency;
   const x = (v: number) => `${v.toFixed(2)}x`;
   return [
     { goal: `program ${sizeName(p.bytes)} vs (transfer floor + compute floor)`, target: '<= 1.25x', measured: x(p.vsFloor), met: p.vsFloor <= 1.25 },
     { goal: `writeMemory ${sizeName(w.bytes)} vs transfer floor`, target: '>= 0.90x', measured: x(w.vsFloor), met: w.vsFloor >= 0.9 },
     { goal: `writeMemory ${sizeName(w.bytes)} vs gdb restore`, target: '> 1.00x (faster)', measured: x(w.vsGdb), met: w.vsGdb > 1 },
-    { goal: `unchanged re-run ${sizeName(u.bytes)} vs first run`, target: '< 5%', measured: `${(u.vsFirst * 100).toFixed(1)}% (${sizeName(u.bytesSent)} sent)`, met: u.vsFirst < 0.05 },
+    ...unchanged,
     {
       goal: 'round trips per MiB under latency vs data packets per MiB',
       target: `<= 1.2 x ${l.dataPacketsPerMiB} = ${Math.floor(1.2 * l.dataPacketsPerMiB)}`,
@@ -493,14 +543,14 @@ export function formatResult(r: BenchResult): string {
   out.push(
     table(
       '1  transfer floor — raw socket, hex M packets of ≤ 4095 chars, pipelined',
-      ['size', 'ms', 'MB/s', 'window', 'packets'],
-      r.transferFloor.map((t) => [sizeName(t.bytes), f0(t.ms), f1(t.mbps), t.window, t.packets]),
+      ['size', 'ms', 'MB/s', 'window', 'packets', 'QEMU CPU', 'Node CPU'],
+      r.transferFloor.map((t) => [sizeName(t.bytes), f0(t.ms), f1(t.mbps), t.window, t.packets, f0(t.qemuCpuMs), f0(t.nodeCpuMs)]),
     ),
     table('   window sweep', ['size', 'window', 'ms', 'MB/s'], r.windowSweep.map((t) => [sizeName(t.bytes), t.window, f1(t.ms), f1(t.mbps)])),
     table(
       '2  compute floor — erase + program + verify by the algorithm, data already in RAM (compare = on-target CRC, not in the floor)',
-      ['size', 'erase', 'program', 'verify', 'floor', 'MB/s', 'runs', 'compare'],
-      r.computeFloor.map((c) => [sizeName(c.bytes), f0(c.eraseMs), f0(c.programMs), f0(c.verifyMs), f0(c.totalMs), f1(c.mbps), c.runs, f0(c.compareMs)]),
+      ['size', 'erase', 'program', 'verify', 'floor', 'MB/s', 'runs', 'compare', 'QEMU CPU (all)'],
+      r.computeFloor.map((c) => [sizeName(c.bytes), f0(c.eraseMs), f0(c.programMs), f0(c.verifyMs), f0(c.totalMs), f1(c.mbps), c.runs, f0(c.compareMs), f0(c.qemuCpuMs)]),
     ),
     table(
       '3  gdb-multiarch restore FILE binary ADDR (whole process minus a connect-only run)',
@@ -509,23 +559,47 @@ export function formatResult(r: BenchResult): string {
     ),
     table(
       '4  rspflash writeMemory',
-      ['size', 'ms', 'MB/s', 'window', 'packets', 'vs floor', 'vs gdb', 'at best window'],
-      r.writeMemory.map((w) => [sizeName(w.bytes), f0(w.ms), f1(w.mbps), w.window, w.packets, `${f2(w.vsFloor)}x`, `${f2(w.vsGdb)}x`, `${f1(w.bestWindow.mbps)} MB/s (w ${w.bestWindow.window})`]),
+      ['size', 'ms', 'MB/s', 'window', 'packets', 'vs floor', 'vs gdb', 'QEMU CPU', 'Node CPU', 'at best window'],
+      r.writeMemory.map((w) => [
+        sizeName(w.bytes),
+        f0(w.ms),
+        f1(w.mbps),
+        w.window,
+        w.packets,
+        `${f2(w.vsFloor)}x`,
+        `${f2(w.vsGdb)}x`,
+        f0(w.qemuCpuMs),
+        f0(w.nodeCpuMs),
+        `${f1(w.bestWindow.mbps)} MB/s (w ${w.bestWindow.window})`,
+      ]),
     ),
     table(
-      '5  rspflash program (compare + erase + program + verify), random image, fresh flash',
-      ['size', 'ms', 'MB/s', 'floor 1+2', 'vs floor', 'sent', 'round trips', 'runs', 'setup', 'phases (ms)'],
-      r.program.map((p) => [sizeName(p.bytes), f0(p.ms), f1(p.mbps), f0(p.floorMs), `${f2(p.vsFloor)}x`, sizeName(p.bytesSent), p.roundTrips, p.targetRuns, f0(p.setupMs), phaseText(p.phases)]),
+      '5  rspflash program (compare + erase + program + verify), random image, fresh flash, default options',
+      ['size', 'ms', 'MB/s', 'floor 1+2', 'vs floor', 'sent', 'round trips', 'runs', 'QEMU CPU', 'Node CPU', 'setup', 'phases (ms)'],
+      r.program.map((p) => [
+        sizeName(p.bytes),
+        f0(p.ms),
+        f1(p.mbps),
+        f0(p.floorMs),
+        `${f2(p.vsFloor)}x`,
+        sizeName(p.bytesSent),
+        p.roundTrips,
+        p.targetRuns,
+        f0(p.qemuCpuMs),
+        f0(p.nodeCpuMs),
+        f0(p.setupMs),
+        `${phaseText(p.phases)}${p.chipErase ? ' (chip erase)' : ''}`,
+      ]),
     ),
     table(
       '6  same image again (unchanged)',
-      ['size', 'ms', 'vs first', 'sent', 'round trips', 'skipped', 'phases (ms)'],
-      r.unchanged.map((u) => [sizeName(u.bytes), f0(u.ms), `${f1(u.vsFirst * 100)}%`, sizeName(u.bytesSent), u.roundTrips, u.sectorsSkipped, phaseText(u.phases)]),
+      ['size', 'chipErase', 'ms', 'vs first', 'sent', 'round trips', 'skipped', 'phases (ms)'],
+      r.unchanged.map((u) => [sizeName(u.bytes), u.chipErase, f0(u.ms), `${f1(u.vsFirst * 100)}%`, sizeName(u.bytesSent), u.roundTrips, u.sectorsSkipped, phaseText(u.phases)]),
     ),
     table(
       '7  one page changed',
-      ['image', 'ms', 'sent', 'round trips', 'erased', 'programmed', 'phases (ms)'],
-      [[sizeName(r.onePage.imageBytes), f0(r.onePage.ms), sizeName(r.onePage.bytesSent), r.onePage.roundTrips, r.onePage.sectorsErased, sizeName(r.onePage.bytesProgrammed), phaseText(r.onePage.phases)]],
+      ['image', 'chipErase', 'ms', 'sent', 'round trips', 'erased', 'programmed', 'phases (ms)'],
+      r.onePage.map((o) => [sizeName(o.imageBytes), o.chipErase, f0(o.ms), sizeName(o.bytesSent), o.roundTrips, o.sectorsErased, sizeName(o.bytesProgrammed), phaseText(o.phases)]),
     ),
   );
   const l = r.latency;
