@@ -27,6 +27,8 @@ import {
   planRamLayout,
   planToJSON,
   planProgram,
+  planToSvg,
+  planSectorRuns,
   createImage,
   type BoardPreset,
   type FlashAlgorithm,
@@ -136,6 +138,8 @@ function addCommon(cmd: Command, needsTarget = true): Command {
       .option('--reset', 'reset and halt the target before flashing (monitor reset)')
       .addOption(new Option('--after <state>', 'leave the target halted, running, or reset and running').choices(['halt', 'run', 'reset']).default('halt'))
       .option('--timeout <ms>', 'time the GDB server has to answer one request', '10000')
+      // Both forms defined, so commander leaves the value undefined unless given and the board's setting applies.
+      .option('--memory-mapped', 'the flash reads at its address while the algorithm runs (default: from --board, else yes)')
       .option('--no-memory-mapped', 'the flash cannot be read at its address while the algorithm runs (compare and verify through the algorithm)');
   }
   return cmd
@@ -183,15 +187,17 @@ addCommon(
     .option('--base <addr>', 'load address of a .bin image, e.g. 0xC0000000')
     .addOption(new Option('--verify <how>', 'how to check the result').choices(['auto', 'algo', 'crc', 'read', 'none']).default('auto'))
     .option('--no-skip', 'program every touched sector even when it already holds the image')
-    .option('--no-preserve', 'let bytes of touched sectors outside the image be erased (default keeps them)')
+    .option('--preserve', 'keep bytes of touched sectors outside the image (default when the flash can be read)')
+    .option('--no-preserve', 'let bytes of touched sectors outside the image be erased')
     .addOption(new Option('--chip-erase <when>', 'erase the whole chip instead of sectors').choices(['auto', 'always', 'never']).default('auto'))
-    .option('--dry-run', 'print the plan and stop (same as `rspflash plan`)'),
-).action(async (file: string, options: CommonOptions & { base?: string; verify: 'auto'; skip: boolean; preserve: boolean; chipErase: 'auto'; dryRun?: boolean }, cmd: Command) => {
+    .option('--dry-run', 'print the plan and stop (same as `rspflash plan`)')
+    .option('--svg <file>', 'with --dry-run: also write the plan as an SVG picture of the flash'),
+).action(async (file: string, options: CommonOptions & { base?: string; verify: 'auto'; skip: boolean; preserve?: boolean; chipErase: 'auto'; dryRun?: boolean; svg?: string }) => {
   const ctx = await context(options);
   const image = await readImage(file, options.base);
   const signal = cancelOnSigint();
   if (options.dryRun) return printPlan(ctx, image, options, file);
-  const preserve = cmd.getOptionValueSource('preserve') === 'default' ? undefined : options.preserve;
+  const preserve = options.preserve;
   ctx.out.info(`${basename(file)}: ${imageSize(image)} bytes at ${hex32(imageStart(image) ?? 0)}..${hex32((imageEnd(image) ?? 1) - 1)} → ${ctx.algorithm.name}`);
   const report = await withFlasher(options, ctx, signal, (f) =>
     f.program(image, {
@@ -272,12 +278,15 @@ addCommon(
     .description('show what `program` would do (sectors to erase, pages to program, bytes to keep) without a target')
     .argument('<image>', 'image file')
     .option('--base <addr>', 'load address of a .bin image')
+    .option('--preserve', 'plan to keep bytes of touched sectors outside the image')
     .option('--no-preserve', 'plan as if bytes outside the image may be erased')
+    .option('--no-memory-mapped', 'plan for flash that cannot be read at its address (no bytes kept)')
+    .option('--svg <file>', 'also write the plan as an SVG picture of the flash')
     .addOption(new Option('--chip-erase <when>', 'chip erase decision').choices(['auto', 'always', 'never']).default('auto')),
   false,
-).action(async (file: string, options: CommonOptions & { base?: string; preserve: boolean; chipErase: 'auto' }) => {
+).action(async (file: string, options: CommonOptions & { base?: string; preserve?: boolean; chipErase: 'auto'; svg?: string }) => {
   const ctx = await context(options, false);
-  printPlan(ctx, await readImage(file, options.base), options, file);
+  await printPlan(ctx, await readImage(file, options.base), options, file);
 });
 
 addCommon(
@@ -356,16 +365,25 @@ program
     }
   });
 
-function printPlan(ctx: Context, image: Image, options: CommonOptions & { preserve?: boolean; chipErase?: 'auto' | 'always' | 'never' }, file: string): void {
+async function printPlan(
+  ctx: Context,
+  image: Image,
+  options: CommonOptions & { preserve?: boolean; chipErase?: 'auto' | 'always' | 'never'; svg?: string },
+  file: string,
+): Promise<void> {
   // The plan needs no target: a pure function of the image and the algorithm's geometry.
   const readable = options.memoryMapped ?? ctx.board?.memoryMapped ?? true;
   const plan = planProgram(image, ctx.algorithm, {
     readable: readable || ctx.algorithm.functions.Read !== undefined,
-    ...(options.preserve === false ? { preserve: false } : {}),
+    ...(options.preserve === undefined ? {} : { preserve: options.preserve }),
     chipErase: options.chipErase ?? 'auto',
   });
-  if (ctx.out.json) emitJSON({ ok: true, command: 'plan', image: file, plan: planToJSON(plan) });
-  else process.stdout.write(formatPlan(plan) + '\n');
+  if (options.svg) await writeFile(options.svg, planToSvg(plan, { title: `${basename(file)} → ${ctx.algorithm.name}` }));
+  if (ctx.out.json) emitJSON({ ok: true, command: 'plan', image: file, plan: planToJSON(plan), map: planSectorRuns(plan), ...(options.svg ? { svg: options.svg } : {}) });
+  else {
+    process.stdout.write(formatPlan(plan) + '\n');
+    if (options.svg) ctx.out.info(`Wrote ${options.svg}`);
+  }
 }
 
 /** First Ctrl-C cancels between calls (UnInit still runs, target left halted); a second one exits at once. */

@@ -30,9 +30,9 @@ import { UsageError } from './errors.js';
 export * from './errors.js';
 export { GdbClient, DEFAULT_GDB_PORT } from './gdb/client.js';
 export type { GdbConnectOptions, GdbEndpoint, ServerInfo, ContinueResult, ConnectionStats } from './gdb/client.js';
-export type { StopReply } from './gdb/stop.js';
+export type { StopReply, SignalStop, ExitedStop, KilledStop, NoResumedStop } from './gdb/stop.js';
 export type { RegisterInfo, TargetDescription } from './gdb/target-xml.js';
-export type { MemoryRegion } from './gdb/memory-map.js';
+export type { MemoryRegion, MemoryType } from './gdb/memory-map.js';
 export { DIALECTS, type ServerKind, type ServerDialect } from './gdb/servers.js';
 
 export {
@@ -54,16 +54,27 @@ export {
 export { loadAlgorithm, type LoadAlgorithmOptions } from './algo/load.js';
 export { listProbeRsAlgorithms } from './algo/probe-rs.js';
 export { AlgorithmRunner, type RunnerOptions, type RunnerStats } from './algo/runner.js';
-export { planRamLayout, describeLayout, type RamRegion, type RamLayout, type LayoutOptions } from './algo/layout.js';
+export { planRamLayout, describeLayout, type RamRegion, type RamLayout, type LayoutOptions, type BufferSlot } from './algo/layout.js';
 export type { BatchCall } from './algo/sequencer.js';
 
 export { createImage, imageBytes, imageStart, imageEnd, imageSize, type Image, type Segment, type SourcedSegment } from './image/image.js';
 export { loadImage, detectImageFormat, type ImageFormat, type LoadImageOptions } from './image/load.js';
-export { imageToIntelHex, parseIntelHex } from './image/hex.js';
-export { imageToSrec, parseSrec } from './image/srec.js';
+export { imageToIntelHex, parseIntelHex, type IntelHexFile, type IntelHexWriteOptions } from './image/hex.js';
+export { imageToSrec, parseSrec, type SrecFile, type SrecWriteOptions } from './image/srec.js';
 
-export { planFlash, type FlashPlan, type PlanOptions, type PlannedSector, type ChipEraseMode, type EraseDecision } from './flash/plan.js';
-export { formatPlan, planToJSON, formatBytes, type PlanJSON } from './flash/plan-format.js';
+export { planFlash, type FlashPlan, type PlanOptions, type PlannedSector, type ChipEraseMode, type EraseDecision, type EraseKind, type PlanTotals, type ByteRange, type EraseEstimate } from './flash/plan.js';
+export { formatPlan, planToJSON, formatBytes, type PlanJSON, type SectorJSON, type AddressJSON, type FormatPlanOptions } from './flash/plan-format.js';
+export {
+  planToSvg,
+  planSectorRuns,
+  SECTOR_STATES,
+  SECTOR_STATE_COLORS,
+  SECTOR_STATE_LABELS,
+  type PlanSvgOptions,
+  type SectorState,
+  type SectorStateRun,
+  type SectorStateOptions,
+} from './flash/plan-svg.js';
 export { Flasher, planProgram, type FlasherOptions, type ProgramOptions, type VerifyMode, type CompareMode } from './flash/flasher.js';
 export type { FlashEvent, FlashPhase, FlashReport, ProgressListener } from './flash/progress.js';
 export { BOARDS, boardPreset, type BoardPreset } from './boards.js';
