@@ -76,7 +76,7 @@ export {
   type SectorStateOptions,
 } from './flash/plan-svg.js';
 export { Flasher, planProgram, type FlasherOptions, type ProgramOptions, type VerifyMode, type CompareMode } from './flash/flasher.js';
-export type { FlashEvent, FlashPhase, FlashReport, ProgressListener } from './flash/progress.js';
+export { watchProgress, type FlashEvent, type FlashPhase, type FlashReport, type ProgressListener } from './flash/progress.js';
 export { BOARDS, boardPreset, type BoardPreset } from './boards.js';
 
 /**

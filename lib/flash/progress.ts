@@ -57,3 +57,45 @@ export type FlashEvent =
 
 /** A callback receiving progress events. */
 export type ProgressListener = (event: FlashEvent) => void;
+
+/**
+ * Runs a flash operation and yields its progress events as an async iterator,
+ * for callers who prefer `for await` to a callback. The iterator ends after
+ * the `done` event; if the operation fails, the `failed` event is yielded and
+ * then the iterator throws the operation's error.
+ *
+ * @example
+ * ```ts
+ * for await (const event of watchProgress((onProgress) => flasher.program(image, { onProgress }))) {
+ *   if (event.type === 'progress') console.log(`${event.phase} ${event.done}/${event.total}`);
+ * }
+ * ```
+ */
+export async function* watchProgress(operation: (onProgress: ProgressListener) => Promise<unknown>): AsyncGenerator<FlashEvent, void, undefined> {
+  const queue: FlashEvent[] = [];
+  let wake: (() => void) | undefined;
+  let finished = false;
+  let failure: { error: unknown } | undefined;
+  const running = operation((event) => {
+    queue.push(event);
+    wake?.();
+  }).then(
+    () => {
+      finished = true;
+      wake?.();
+    },
+    (error: unknown) => {
+      failure = { error };
+      finished = true;
+      wake?.();
+    },
+  );
+  for (;;) {
+    while (queue.length > 0) yield queue.shift()!;
+    if (finished) break;
+    await new Promise<void>((resolve) => (wake = resolve));
+    wake = undefined;
+  }
+  await running;
+  if (failure) throw failure.error;
+}
