@@ -8,7 +8,8 @@
  *
  * | action    | toClient (a reply)                               | toServer (a request)                         |
  * | --------- | ------------------------------------------------ | -------------------------------------------- |
- * | `drop`    | both sockets are destroyed before the packet      | same                                         |
+ * | `drop`    | both sockets are destroyed before the packet (or  | same (`after`: a `c` reaches QEMU, whose     |
+ * |           | just after it, with `after`)                      | core then runs on with nobody connected)     |
  * | `corrupt` | one payload byte flipped, checksum kept → `-`     | same: the server answers `-`                 |
  * | `delay`   | the packet and all after it wait `ms`             | same                                         |
  * | `stall`   | the packet and everything after it never arrive   | same                                         |
@@ -37,7 +38,7 @@ export type Direction = 'toServer' | 'toClient';
 
 /** What to do to the packet a rule fires on. See the module table. */
 export type FaultAction =
-  | { kind: 'drop' }
+  | { kind: 'drop'; after?: boolean }
   | { kind: 'corrupt' }
   | { kind: 'delay'; ms: number }
   | { kind: 'stall' }
@@ -59,6 +60,12 @@ export interface FaultRule {
   direction: Direction;
   /** Tested against the packet's payload as latin1 text (still escaped). */
   match?: RegExp;
+  /**
+   * toClient only: the reply must answer a request matching this (replies
+   * are paired with requests in order, as the protocol sends them). `nth`
+   * then counts such requests: `nth: 5` is the reply to the 5th.
+   */
+  replyTo?: RegExp;
   /** Fire at the nth matching packet, 1-based. Default 1. */
   nth?: number;
   /** Fire when this many bytes have gone through in `direction` (counted over the re-framed stream). */
@@ -94,6 +101,8 @@ export interface FiredFault {
 export interface DirectionStats {
   packets: number;
   bytes: number;
+  /** `-` sent in this direction: the sender asks for a packet again (bad checksum). */
+  nacks: number;
 }
 
 /** What went through the proxy since {@link FaultProxy.reset}. */
@@ -208,6 +217,10 @@ class Link {
   readonly #out: { toServer: Outlet; toClient: Outlet };
   /** For each packet sent to the client, who made it: its ack is swallowed when it was the proxy. */
   readonly #ackOwners: ('server' | 'proxy')[] = [];
+  /** Requests that reached the server and await their reply, oldest first. */
+  readonly #awaiting: string[] = [];
+  /** The request the last reply answered (QEMU answers it again after a '-'). */
+  #lastAnswered = '';
   #running = false;
   closed = false;
 
@@ -236,6 +249,11 @@ class Link {
     this.#client.destroy();
     this.#upstream.destroy();
     this.#proxy.linkClosed(this);
+  }
+
+  /** Bytes this link has sent on in `direction`. */
+  bytes(direction: Direction): number {
+    return this.#out[direction].bytes;
   }
 
   /** Arms an `afterBytes` drop on the outlet of `direction`: the stream is cut after exactly `at` bytes. */
@@ -270,9 +288,11 @@ class Link {
       case 'ack':
       case 'nack': {
         const byte = event.kind === 'ack' ? 0x2b : 0x2d;
+        if (event.kind === 'nack') this.#proxy.stats[dir].nacks++;
         if (dir === 'toServer') {
           const owner = this.#ackOwners.shift();
           if (owner === 'proxy') return; // the ack of a packet QEMU never sent
+          if (event.kind === 'nack') this.#awaiting.unshift(this.#lastAnswered); // its reply comes again
           // After a '-' QEMU re-sends its last reply, which passes here as a new packet with its own ack.
         }
         out.write(Uint8Array.of(byte));
@@ -299,7 +319,12 @@ class Link {
 
   #onPacket(dir: Direction, payload: Uint8Array, checksumOk: boolean): void {
     const text = latin1(payload);
-    const action = this.#proxy.decide(this, dir, text, this.#out[dir].bytes);
+    let answering: string | undefined;
+    if (dir === 'toClient' && !/^O[0-9a-fA-F]+$/.test(text) && this.#awaiting.length > 0) {
+      answering = this.#awaiting.shift()!;
+      this.#lastAnswered = answering;
+    }
+    const action = this.#proxy.decide(this, dir, text, this.#out[dir].bytes, answering);
     const out = this.#out[dir];
     const forward = (bytes: Uint8Array) => {
       if (dir === 'toClient') this.#ackOwners.push('server');
@@ -314,6 +339,13 @@ class Link {
     }
     switch (action.kind) {
       case 'drop':
+        if (action.after) {
+          this.#account(dir, text);
+          forward(framed);
+          // Let the bytes leave before the sockets go (destroy would discard unflushed writes).
+          setImmediate(() => this.close());
+          return;
+        }
         this.close();
         return;
       case 'stall':
@@ -395,6 +427,7 @@ class Link {
     if (dir === 'toServer') {
       stats.toServer.packets++;
       stats.toServer.requests.push(text.slice(0, 48));
+      this.#awaiting.push(text.slice(0, 48));
       if (MEMORY_WRITE.test(text)) stats.toServer.memoryWrites++;
       if (RESUME.test(text)) {
         stats.toServer.resumes++;
@@ -452,8 +485,8 @@ export class FaultProxy {
   static #emptyStats(): ProxyStats {
     return {
       connections: 0,
-      toServer: { packets: 0, bytes: 0, memoryWrites: 0, resumes: 0, requests: [] },
-      toClient: { packets: 0, bytes: 0 },
+      toServer: { packets: 0, bytes: 0, nacks: 0, memoryWrites: 0, resumes: 0, requests: [] },
+      toClient: { packets: 0, bytes: 0, nacks: 0 },
       fired: [],
     };
   }
@@ -505,6 +538,13 @@ export class FaultProxy {
     return this.#rng();
   }
 
+  /** Bytes the current client's link has passed on in `direction` (0 without a client). */
+  bytes(direction: Direction): number {
+    let n = 0;
+    for (const link of this.#links) n += link.bytes(direction);
+    return n;
+  }
+
   /** Clients connected right now. */
   get connections(): number {
     return this.#links.size;
@@ -530,7 +570,7 @@ export class FaultProxy {
   }
 
   /** @internal which fault, if any, hits this packet. */
-  decide(link: Link, dir: Direction, text: string, bytesSoFar: number): FaultAction | undefined {
+  decide(link: Link, dir: Direction, text: string, bytesSoFar: number, answering: string | undefined): FaultAction | undefined {
     this.#packetsSeen++;
     for (const state of this.#rules) {
       const { rule } = state;
@@ -538,7 +578,10 @@ export class FaultProxy {
       if (rule.afterBytes !== undefined) {
         // Byte-count drops are cut by the outlet; other actions fire at the first packet past the mark.
         if (rule.action.kind === 'drop' || bytesSoFar < rule.afterBytes) continue;
-      } else if (rule.match && !rule.match.test(text)) continue;
+      } else {
+        if (rule.match && !rule.match.test(text)) continue;
+        if (rule.replyTo && (answering === undefined || !rule.replyTo.test(answering))) continue;
+      }
       state.seen++;
       if (rule.afterBytes === undefined && state.seen < (rule.nth ?? 1)) continue;
       state.fired++;

@@ -6,13 +6,13 @@
  * left no socket or timer behind.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { expect } from 'vitest';
-import { GdbClient, type GdbConnectOptions } from '../../lib/gdb/client.js';
+import { GdbClient, type ConnectionStats, type GdbConnectOptions } from '../../lib/gdb/client.js';
 import { loadAlgorithm } from '../../lib/algo/load.js';
 import type { FlashAlgorithm } from '../../lib/algo/algorithm.js';
 import { Flasher, type FlasherOptions, type ProgramOptions } from '../../lib/flash/flasher.js';
-import type { FlashEvent, FlashReport } from '../../lib/flash/progress.js';
+import type { FlashEvent, FlashPhase, FlashReport } from '../../lib/flash/progress.js';
 import { createImage, type Image } from '../../lib/image/image.js';
 import { RspflashError } from '../../lib/errors.js';
 import { BOARDS } from '../../lib/boards.js';
@@ -74,8 +74,12 @@ export interface RunResult {
   error: unknown;
   events: FlashEvent[];
   elapsedMs: number;
-  /** Packets that went to the server, from the proxy's counters. */
+  /** Memory-write packets that reached the server, from the proxy's counters. */
   memoryWrites: number;
+  /** Resumes (`c`) that reached the server. */
+  resumes: number;
+  /** The client's own counters (retransmits, …) at the end of the run. */
+  wire: ConnectionStats | undefined;
 }
 
 /** Options of {@link flashRun}. */
@@ -88,6 +92,8 @@ export interface RunOptions {
   connect?: GdbConnectOptions;
   /** What to do: program (default), or verify. */
   op?: 'program' | 'verify';
+  /** Sees every progress event as it is emitted. */
+  onEvent?: (event: FlashEvent) => void;
 }
 
 /**
@@ -107,7 +113,13 @@ export async function flashRun(bed: Bed, img: Image, options: RunOptions = {}): 
     gdb = await GdbClient.connect(bed.proxy.connectOptions, { timeoutMs: TIMEOUT_MS, connectTimeoutMs: TIMEOUT_MS, ...options.connect });
     const flasher = await Flasher.create(gdb, options.algorithm ?? norSim(), { ram: RAM, memoryMapped: true, ...options.flasher });
     try {
-      const programOptions = { ...options.program, onProgress: (e: FlashEvent) => events.push(e) };
+      const programOptions = {
+        ...options.program,
+        onProgress: (e: FlashEvent) => {
+          events.push(e);
+          options.onEvent?.(e);
+        },
+      };
       report = options.op === 'verify' ? await flasher.verify(img, programOptions) : await flasher.program(img, programOptions);
     } finally {
       await flasher.close().catch((e: unknown) => {
@@ -125,7 +137,8 @@ export async function flashRun(bed: Bed, img: Image, options: RunOptions = {}): 
     throw new Error(`the run failed with an untyped error: ${String((error as Error)?.stack ?? error)}`);
   }
   await bed.proxy.idle();
-  return { report, error, events, elapsedMs, memoryWrites: bed.proxy.stats.toServer.memoryWrites };
+  const { memoryWrites, resumes } = bed.proxy.stats.toServer;
+  return { report, error, events, elapsedMs, memoryWrites, resumes, wire: gdb ? { ...gdb.stats } : undefined };
 }
 
 /** Index of every sector of `img` (contiguous, sector aligned) that holds the image, read by gdb-multiarch. */
@@ -190,5 +203,80 @@ export async function eraseDirect(bed: Bed, address: number, length: number): Pr
     }
   } finally {
     await gdb.close();
+  }
+}
+
+/** Where each phase of a run starts in the stream of requests (index into the proxy's request log). */
+export interface PhaseMap {
+  /** Requests sent before the phase started, by phase; `end` = all requests of the run. */
+  starts: Partial<Record<FlashPhase, number>> & { end: number };
+  /** Bytes the client had sent (through the proxy) when each phase started. */
+  bytesAt: Partial<Record<FlashPhase, number>>;
+  requests: string[];
+}
+
+/**
+ * A fault-free run of the same job (same image size, options) at another
+ * address, to learn which request belongs to which phase: a fault can then be
+ * aimed at "the 3rd memory write of the program phase" however the runner
+ * lays its work out.
+ */
+export async function phaseMap(bed: Bed, img: Image, options: RunOptions = {}): Promise<PhaseMap> {
+  const starts: PhaseMap['starts'] = { end: 0 };
+  const bytesAt: PhaseMap['bytesAt'] = {};
+  const run = await flashRun(bed, img, {
+    ...options,
+    onEvent: (e) => {
+      if (e.type !== 'phase-start') return;
+      starts[e.phase] = bed.proxy.stats.toServer.requests.length;
+      bytesAt[e.phase] = bed.proxy.bytes('toServer');
+    },
+  });
+  if (run.error) throw new Error(`the reference run failed: ${String(run.error)}`);
+  const requests = [...bed.proxy.stats.toServer.requests];
+  starts.end = requests.length;
+  return { starts, bytesAt, requests };
+}
+
+/**
+ * The `nth` (for a {@link FaultRule}) of the `k`th request (1-based) matching
+ * `re` inside `phase` of a run like the reference. Throws if the phase has
+ * fewer such requests.
+ */
+export function nthIn(map: PhaseMap, phase: FlashPhase, re: RegExp, k: number): number {
+  const start = map.starts[phase];
+  if (start === undefined) throw new Error(`the reference run has no ${String(phase)} phase`);
+  const later = Object.values(map.starts).filter((v) => v !== undefined && v > start) as number[];
+  const end = Math.min(map.starts.end, ...later);
+  const before = map.requests.slice(0, start).filter((r) => re.test(r)).length;
+  const inside = map.requests.slice(start, end).filter((r) => re.test(r)).length;
+  if (k > inside) throw new Error(`the ${String(phase)} phase has only ${inside} requests matching ${re}`);
+  return before + k;
+}
+
+/** One row of docs/reliability.md. */
+export interface OutcomeRow {
+  group: string;
+  fault: string;
+  outcome: string;
+  code: string;
+  timeMs: number | undefined;
+  content: string;
+}
+
+/** Rows recorded by a test file; written out with {@link writeOutcomes}. */
+export class Outcomes {
+  readonly rows: OutcomeRow[] = [];
+  add(row: OutcomeRow): void {
+    this.rows.push(row);
+  }
+  /**
+   * Appends the rows as JSON lines to `$RSPFLASH_RELIABILITY_OUT` when set
+   * (test/faults/make-reliability-doc.mjs turns them into docs/reliability.md).
+   */
+  write(): void {
+    const out = process.env['RSPFLASH_RELIABILITY_OUT'];
+    if (!out) return;
+    appendFileSync(out, this.rows.map((r) => JSON.stringify(r) + '\n').join(''));
   }
 }
