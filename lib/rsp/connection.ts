@@ -79,8 +79,19 @@ interface Waiter {
   outputBytes: number;
   onOutput: ((text: string) => void) | undefined;
   isReply: ((payload: Uint8Array) => boolean) | undefined;
+  /** May be sent again when its reply is damaged (a pipelined memory write). */
+  retryable: boolean;
   resolve: (payload: Uint8Array) => void;
   reject: (err: Error) => void;
+}
+
+/** How one packet is sent (see {@link RequestOptions}). */
+interface SendOptions {
+  timeoutMs: number;
+  label: string | undefined;
+  onOutput: ((text: string) => void) | undefined;
+  isReply: ((payload: Uint8Array) => boolean) | undefined;
+  retryable: boolean;
 }
 
 /** Bytes → string, one char per byte (TextDecoder's 'latin1' is really windows-1252 and remaps 0x80–0x9F). */
@@ -204,17 +215,27 @@ export class RspConnection extends EventEmitter {
 
   /**
    * Sends many requests with up to `window` of them in flight at once and
-   * resolves with their replies in order. For servers known to queue requests
-   * (memory writes); never use it for `c`/`s`. `window` 1 is plain
-   * request/reply. Stops at the first reply for which `isError` is true and
-   * returns the replies so far (requests already in flight are still drained).
+   * resolves with their replies in order. For servers known to serve queued
+   * requests in order, and only for requests that may be sent twice (memory
+   * writes); never for `c`/`s`. `window` 1 is plain request/reply. Stops at the
+   * first reply for which `isError` is true and returns the replies so far
+   * (requests already in flight are still drained).
+   *
+   * The window applies in no-ack mode only. With acknowledgements a `-` does
+   * not say which packet of a window it meant, and a damaged reply cannot be
+   * asked for again: QEMU answers `-` by re-sending its *last* reply, which is
+   * another request's by then. In ack mode one packet is in flight at a time,
+   * where `-` works both ways.
+   *
+   * In no-ack mode a reply with a bad checksum (framing intact) makes its
+   * request go out again, behind those in flight, instead of failing.
    */
   pipeline(
     payloads: Iterable<Uint8Array>,
     window: number,
     options: { timeoutMs?: number; label?: string; isError?: (reply: Uint8Array) => boolean } = {},
   ): Promise<Uint8Array[]> {
-    return this.#queue.add(() => this.#pipeline(payloads, Math.max(1, window), options));
+    return this.#queue.add(() => this.#pipeline(payloads, this.#noAck ? Math.max(1, window) : 1, options));
   }
 
   /**
@@ -243,7 +264,13 @@ export class RspConnection extends EventEmitter {
     // latin1Bytes refuses a character above U+00FF instead of sending a different packet.
     const bytes = typeof payload === 'string' ? latin1Bytes(payload) : payload;
     if (!this.#closed) this.stats.roundTrips++;
-    return this.#send(bytes, options.timeoutMs ?? this.#timeoutMs, options.label, options.onOutput, options.isReply);
+    return this.#send(bytes, {
+      timeoutMs: options.timeoutMs ?? this.#timeoutMs,
+      label: options.label,
+      onOutput: options.onOutput,
+      isReply: options.isReply,
+      retryable: false,
+    });
   }
 
   async #pipeline(
@@ -268,7 +295,7 @@ export class RspConnection extends EventEmitter {
         // A window of packets costs one round trip: N packets take about N / window of them.
         if (count % window === 0) this.stats.roundTrips++;
         count++;
-        const sent = this.#send(next.value, timeoutMs, options.label, undefined);
+        const sent = this.#send(next.value, { timeoutMs, label: options.label, onOutput: undefined, isReply: undefined, retryable: true });
         // Rejections are observed when this promise is awaited below; keep node from calling them unhandled meanwhile.
         sent.catch(() => undefined);
         inFlight.push(sent);
@@ -283,13 +310,8 @@ export class RspConnection extends EventEmitter {
     return replies;
   }
 
-  #send(
-    bytes: Uint8Array,
-    timeoutMs: number,
-    label: string | undefined,
-    onOutput: ((text: string) => void) | undefined,
-    isReply?: (payload: Uint8Array) => boolean,
-  ): Promise<Uint8Array> {
+  #send(bytes: Uint8Array, how: SendOptions): Promise<Uint8Array> {
+    const { timeoutMs, label, onOutput, isReply, retryable } = how;
     if (this.#closed) {
       return Promise.reject(this.#closedBy ?? new ConnectionClosedError('The connection to the GDB server is closed'));
     }
@@ -305,6 +327,7 @@ export class RspConnection extends EventEmitter {
         outputBytes: 0,
         onOutput,
         isReply,
+        retryable,
         resolve,
         reject,
       };
@@ -404,8 +427,18 @@ export class RspConnection extends EventEmitter {
         this.#log(`<- console output with a bad checksum dropped: ${showPayload(raw, 64)}`);
         return;
       }
-      // Anything else was the reply: fail the request, keep the link (framing is intact).
+      // Anything else was the reply. A request that may go twice goes again, behind those in
+      // flight (the server answers in order, so its new reply comes last); any other request
+      // fails. The link stays either way: framing is intact.
       const waiter = this.#waiters.shift();
+      if (waiter?.retryable && waiter.retransmits < MAX_RETRANSMITS) {
+        waiter.retransmits++;
+        this.stats.retransmits++;
+        this.#log(`<- bad checksum in the reply to '${waiter.label}': sending it again`);
+        this.#waiters.push(waiter);
+        this.#write(waiter.frame);
+        return;
+      }
       if (waiter) {
         this.#settle(waiter);
         waiter.reject(new ProtocolError(`Reply to '${waiter.label}' had a bad checksum (no-ack mode: cannot ask for a resend)`));

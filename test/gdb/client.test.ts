@@ -163,7 +163,7 @@ describe('memory', () => {
     const back = await gdb.readMemory(ISRAM, data.length);
     const readMs = performance.now() - t;
     expect(firstDifference(back, data), 'first differing offset').toBe(-1);
-    console.log(`QEMU 1 MiB: write ${mbps(MiB, writeMs)} MB/s (window ${4}), read ${mbps(MiB, readMs)} MB/s`);
+    console.log(`QEMU 1 MiB: write ${mbps(MiB, writeMs)} MB/s, read ${mbps(MiB, readMs)} MB/s`);
     await gdb.close();
 
     const viaGdb = await gdbReadMemory(qemu.connectOptions, ISRAM, data.length);
@@ -491,8 +491,9 @@ describe('cost', () => {
     }
   });
 
-  it('a 1 MiB write on QEMU takes one round trip per window of M packets', async () => {
+  it('a 1 MiB write on QEMU (ack mode) goes one M packet at a time, each a round trip, whatever the window', async () => {
     const gdb = await fresh();
+    expect(gdb.server.dialect.writeWindow).toBe(4); // what QEMU could take in no-ack mode
     await gdb.writeMemory(ISRAM, Uint8Array.of(0)); // the X probe, out of the count
     const before = { ...gdb.stats };
     await gdb.writeMemory(ISRAM, pseudoRandom(MiB, 3));
@@ -500,11 +501,11 @@ describe('cost', () => {
     const roundTrips = gdb.stats.roundTrips - before.roundTrips;
     // Each M carries (4096 - 1 - 19) / 2 = 2038 bytes, rounded down to whole words: 2036.
     expect(packets).toBe(Math.ceil(MiB / 2036));
-    expect(roundTrips).toBe(Math.ceil(packets / 4));
+    expect(roundTrips).toBe(packets);
     expect(gdb.stats.retransmits).toBe(0);
   });
 
-  it('measures memory throughput with writeWindow 1 and the default 4 (printed, not asserted)', async () => {
+  it('measures memory throughput with writeWindow 1 and the default (printed, not asserted)', async () => {
     const data = pseudoRandom(4 * MiB, 99);
     const results: string[] = [];
     for (const writeWindow of [1, undefined]) {
@@ -522,6 +523,8 @@ describe('cost', () => {
       expect(firstDifference(back, data), 'first wrong byte after the 4 MiB write').toBe(-1);
       await gdb.close();
     }
-    console.log(`QEMU mps3-an547 over a Unix socket:\n  ${results.join('\n  ')}`);
+    // QEMU 7.2 stays in ack mode, where the connection keeps one packet in flight: both
+    // rows measure the same thing. 4 in flight measured 18.6 MB/s against 11 before that rule.
+    console.log(`QEMU mps3-an547 over a Unix socket (ack mode: one write in flight):\n  ${results.join('\n  ')}`);
   });
 });

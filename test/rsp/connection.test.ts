@@ -377,6 +377,74 @@ describe('request order', () => {
     expect(maxInFlight).toBe(3);
   });
 
+  it("pipeline() in ack mode keeps one packet in flight whatever the window: a '-' could not say which it meant", async () => {
+    const { conn, server } = setup();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    server.onPacket = (_p, s) => {
+      s.send('+');
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      setTimeout(() => {
+        inFlight--;
+        s.reply('OK');
+      }, 1);
+    };
+    const replies = await conn.pipeline(Array.from({ length: 6 }, (_, i) => latin1Bytes(`M${i}`)), 4);
+    expect(replies.map(str)).toEqual(new Array(6).fill('OK'));
+    expect(maxInFlight).toBe(1);
+    expect(conn.stats.roundTrips).toBe(6);
+  });
+
+  it("pipeline() in ack mode: the server's '-' for a damaged write gets that write again", async () => {
+    const { conn, server } = setup();
+    let seen = 0;
+    server.onPacket = (p, s) => {
+      if (p === 'M2' && seen++ === 0) s.send('-');
+      else s.send('+' + str(frameText('OK')));
+    };
+    const replies = await conn.pipeline(Array.from({ length: 4 }, (_, i) => latin1Bytes(`M${i}`)), 4);
+    expect(replies.map(str)).toEqual(['OK', 'OK', 'OK', 'OK']);
+    expect(server.packets).toEqual(['M0', 'M1', 'M2', 'M2', 'M3']);
+  });
+
+  it("pipeline() in ack mode: a write's damaged reply is asked for again with '-'", async () => {
+    const { conn, server } = setup();
+    let damaged = false;
+    server.onPacket = (p, s) => {
+      s.send('+');
+      if (p === 'M1' && !damaged) {
+        damaged = true;
+        s.send(badFrame('OK'));
+      } else s.reply(`R${p.slice(1)}`);
+    };
+    // The fake server re-sends its last reply on '-', as QEMU does.
+    server.stream.on('data', (chunk: Buffer) => {
+      if (chunk.includes(0x2d) && damaged) server.reply('R1');
+    });
+    const replies = await conn.pipeline(Array.from({ length: 3 }, (_, i) => latin1Bytes(`M${i}`)), 4);
+    expect(replies.map(str)).toEqual(['R0', 'R1', 'R2']);
+    expect(server.rawText).toContain('-');
+  });
+
+  it('pipeline() in no-ack mode sends a write again, behind those in flight, when its reply had a bad checksum', async () => {
+    const { conn, server } = setup();
+    conn.setNoAck();
+    let damaged = false;
+    server.onPacket = (p, s) => {
+      if (p === 'M1' && !damaged) {
+        damaged = true;
+        s.send(badFrame(`R1`));
+      } else s.reply(`R${p.slice(1)}`);
+    };
+    const replies = await conn.pipeline(Array.from({ length: 5 }, (_, i) => latin1Bytes(`M${i}`)), 3);
+    // Each request still gets its own reply, though M1's second answer came after M2's and M3's.
+    expect(replies.map(str)).toEqual(['R0', 'R1', 'R2', 'R3', 'R4']);
+    expect(server.packets.slice(0, 3)).toEqual(['M0', 'M1', 'M2']);
+    expect(server.packets.filter((p) => p === 'M1')).toHaveLength(2);
+    expect(conn.stats.retransmits).toBe(1);
+    expect(conn.closed).toBe(false);
+  });
+
   it('pipeline() stops sending at the first error reply and drains what is in flight', async () => {
     const { conn, server } = setup();
     conn.setNoAck();
