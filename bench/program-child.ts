@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Flasher, boardPreset, connect, createImage, loadAlgorithm, type ChipEraseMode, type FlashReport, type Image } from '../lib/index.js';
+import { Flasher, boardPreset, connect, createImage, loadAlgorithm, type ChipEraseMode, type FlashReport, type GdbClient, type Image } from '../lib/index.js';
 import { FIXTURE_DIR } from './paths.js';
 import { processCpuMs } from './qemu.js';
 
@@ -31,11 +31,16 @@ export interface ProgramRun {
   qemuCpuMs: number | undefined;
 }
 
+/** Time spent in each GdbClient operation during a run: where the time went. */
+export type Breakdown = Record<'writeMemory' | 'continue' | 'writeRegisters' | 'readCoreRegisters' | 'readMemory', { calls: number; ms: number; bytes: number }>;
+
 /** What the child prints. */
 export interface ChildResult {
   /** connect + Flasher.create (algorithm load, core clean-up), ms. */
   setupMs: number;
   first: ProgramRun;
+  /** Time of the first run by GdbClient operation; the rest of its time is host-side work. */
+  breakdown: Breakdown;
   rerun?: ProgramRun;
   onePage?: ProgramRun;
   rss: {
@@ -49,6 +54,42 @@ export interface ChildResult {
 }
 
 const maxRss = () => process.resourceUsage().maxRSS * 1024;
+
+/**
+ * Wraps the client's operations on this instance (the runner and the flasher
+ * call them through it) to add up their time while `breakdown.on` is true.
+ */
+function instrument(gdb: GdbClient): { on: boolean; totals: Breakdown } {
+  const state = {
+    on: false,
+    totals: {
+      writeMemory: { calls: 0, ms: 0, bytes: 0 },
+      continue: { calls: 0, ms: 0, bytes: 0 },
+      writeRegisters: { calls: 0, ms: 0, bytes: 0 },
+      readCoreRegisters: { calls: 0, ms: 0, bytes: 0 },
+      readMemory: { calls: 0, ms: 0, bytes: 0 },
+    } as Breakdown,
+  };
+  const target = gdb as unknown as Record<keyof Breakdown, (...args: unknown[]) => Promise<unknown>>;
+  for (const name of Object.keys(state.totals) as (keyof Breakdown)[]) {
+    const original = target[name].bind(gdb);
+    target[name] = async (...args: unknown[]) => {
+      const start = performance.now();
+      try {
+        return await original(...args);
+      } finally {
+        if (state.on) {
+          const entry = state.totals[name];
+          entry.calls++;
+          entry.ms += performance.now() - start;
+          if (name === 'writeMemory') entry.bytes += (args[1] as Uint8Array).length;
+          if (name === 'readMemory') entry.bytes += args[1] as number;
+        }
+      }
+    };
+  }
+  return state;
+}
 
 async function programOnce(flasher: Flasher, image: Image, chipErase: ChipEraseMode, qemuPid: number | undefined): Promise<ProgramRun> {
   const phases: Record<string, number> = {};
@@ -87,12 +128,15 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const board = boardPreset('qemu-an547');
   const gdb = await connect(endpoint);
+  const timing = instrument(gdb);
   const algo = loadAlgorithm(readFileSync(join(FIXTURE_DIR, 'nor-sim.flm')), 'nor-sim.flm');
   const flasher = await Flasher.create(gdb, algo, { ram: board.ram, memoryMapped: board.memoryMapped });
   const setupMs = performance.now() - t0;
   try {
+    timing.on = true;
     const first = await programOnce(flasher, image, chipErase, qemuPid);
-    const result: ChildResult = { setupMs, first, rss: { baseline, afterLoad, afterProgram: maxRss() } };
+    timing.on = false;
+    const result: ChildResult = { setupMs, first, breakdown: timing.totals, rss: { baseline, afterLoad, afterProgram: maxRss() } };
     if (rerun) result.rerun = await programOnce(flasher, image, chipErase, qemuPid);
     if (changeOffset !== undefined) {
       const changed = new Uint8Array(data);

@@ -21,7 +21,7 @@ import { computeFloor, type ComputeFloor } from './compute-floor.js';
 import { gdbConnectOnly, gdbRestore, gdbVersion } from './gdb-restore.js';
 import { startLatencyProxy } from './latency-proxy.js';
 import { FIXTURE_DIR, PROGRAM_CHILD } from './paths.js';
-import type { ChildResult, ProgramRun } from './program-child.js';
+import type { Breakdown, ChildResult, ProgramRun } from './program-child.js';
 import { processCpuMs, startQemu, type BenchQemu } from './qemu.js';
 import { rawWrite } from './raw-writer.js';
 
@@ -97,6 +97,8 @@ export interface BenchResult {
     chipErase: boolean;
     qemuCpuMs: number;
     nodeCpuMs: number;
+    /** Time by GdbClient operation (instrumented in the child); the rest is host-side work. */
+    breakdown: Breakdown;
   }[];
   /** `chipErase` is the option passed to program(): `auto` (the default) or `never`. */
   unchanged: { bytes: number; chipErase: 'auto' | 'never'; ms: number; vsFirst: number; bytesSent: number; roundTrips: number; sectorsSkipped: number; phases: Record<string, number> }[];
@@ -356,6 +358,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           chipErase: first.chipErase,
           qemuCpuMs: child.first.qemuCpuMs ?? 0,
           nodeCpuMs: child.first.nodeCpuMs,
+          breakdown: child.breakdown,
         });
         unchangedRows.push(unchangedRow(n, 'auto', child.rerun!, first.durationMs));
         if (isLargest) {
@@ -591,6 +594,25 @@ export function formatResult(r: BenchResult): string {
         `${phaseText(p.phases)}${p.chipErase ? ' (chip erase)' : ''}`,
       ]),
     ),
+    ...r.program.map((p) => {
+      const b = p.breakdown;
+      const floor = r.transferFloor.find((t) => t.bytes === p.bytes)!;
+      const compute = r.computeFloor.find((c) => c.bytes === p.bytes)!;
+      const used = Object.values(b).reduce((n, e) => n + e.ms, 0);
+      const targetFloor = compute.totalMs + ('compare' in p.phases ? compute.compareMs : 0);
+      return table(
+        `5b where the ${sizeName(p.bytes)} program's time goes (GdbClient calls, instrumented)`,
+        ['operation', 'calls', 'ms', 'ms/call', 'MB/s', 'floor ms', 'note'],
+        [
+          ['writeMemory', b.writeMemory.calls, f0(b.writeMemory.ms), f2(b.writeMemory.ms / Math.max(1, b.writeMemory.calls)), f1(mbps(b.writeMemory.bytes, b.writeMemory.ms)), f0(b.writeMemory.bytes / floor.mbps / 1000), `${sizeName(b.writeMemory.bytes)} at the transfer floor's rate`],
+          ['continue (target runs)', b.continue.calls, f0(b.continue.ms), f2(b.continue.ms / Math.max(1, b.continue.calls)), '', f0(targetFloor), `compute floor${'compare' in p.phases ? ' + compare' : ''}`],
+          ['writeRegisters (G)', b.writeRegisters.calls, f0(b.writeRegisters.ms), f2(b.writeRegisters.ms / Math.max(1, b.writeRegisters.calls)), '', '', ''],
+          ['readCoreRegisters (g)', b.readCoreRegisters.calls, f0(b.readCoreRegisters.ms), f2(b.readCoreRegisters.ms / Math.max(1, b.readCoreRegisters.calls)), '', '', ''],
+          ['readMemory', b.readMemory.calls, f0(b.readMemory.ms), f2(b.readMemory.ms / Math.max(1, b.readMemory.calls)), '', '', 'batch results (CRCs)'],
+          ['host (rest)', '', f0(Math.max(0, p.ms - used)), '', '', '', 'plan, host CRC, copies, events'],
+        ],
+      );
+    }),
     table(
       '6  same image again (unchanged)',
       ['size', 'chipErase', 'ms', 'vs first', 'sent', 'round trips', 'skipped', 'phases (ms)'],
