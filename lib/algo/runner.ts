@@ -66,8 +66,14 @@ const CFSR_BFARVALID = 1 << 15;
 const V8M_MAINLINE_PARTS = new Set([0xd21, 0xd31, 0xd22, 0xd23, 0xd24]);
 /** Time for our own helper routines (clean, restore, a CRC of a buffer), ms. */
 const HELPER_TIMEOUT_MS = 5000;
-/** Extra time a CRC run gets per KiB it reads (1 MB/s: an M0 at 16 MHz does better). */
-const CRC_MS_PER_KIB = 1;
+/**
+ * Extra time a routine that walks a range (BlankCheck, Verify, Read, CalcCRC,
+ * our CRC) gets per KiB: 1 MB/s, slower than an M0 at 16 MHz or an OSPI flash
+ * read through its controller, so only a hang times out.
+ */
+const RANGE_MS_PER_KIB = 1;
+/** Least time any algorithm routine gets, ms. */
+const MIN_CALL_TIMEOUT_MS = 1000;
 
 const EXCEPTION_NAMES: Record<number, string> = {
   2: 'NMI',
@@ -306,7 +312,7 @@ export class AlgorithmRunner {
    */
   async call(fn: AlgorithmFunction, args: readonly number[], timeoutMs?: number): Promise<number> {
     const entry = this.entry(fn);
-    const regs = await this.#run(fn, this.layout.helpers + TARGET_ENTRY.call, args, timeoutMs ?? this.#timeoutFor(fn), {
+    const regs = await this.#run(fn, this.layout.helpers + TARGET_ENTRY.call, args, timeoutMs ?? this.timeoutFor(fn, args), {
       r4: entry | 1,
       r5: this.layout.stackBottom,
     });
@@ -339,31 +345,57 @@ export class AlgorithmRunner {
     return result;
   }
 
-  /** Default timeout for a routine, from the algorithm's own figures. */
-  #timeoutFor(fn: AlgorithmFunction): number {
+  /**
+   * Default timeout of one call, ms: the work it asks for (below), at least
+   * {@link MIN_CALL_TIMEOUT_MS}.
+   */
+  timeoutFor(fn: AlgorithmFunction | string, args: readonly number[]): number {
+    return Math.max(this.#work(fn, args), MIN_CALL_TIMEOUT_MS);
+  }
+
+  /**
+   * Timeout for a batch: the sequencer's own time, one call's minimum, and the
+   * work of every call, each repeat counted (a batch is no faster to fail than
+   * its calls; the minimum is not paid per repeat, or 256 page verifies would
+   * get minutes).
+   */
+  batchTimeout(calls: readonly BatchCall[]): number {
+    let total = HELPER_TIMEOUT_MS + MIN_CALL_TIMEOUT_MS;
+    for (const c of calls) total += this.#work(c.fn, c.args) * (c.repeat ?? 1);
+    return total;
+  }
+
+  /**
+   * Time one call may take, ms: the algorithm's own figures (Init, erase,
+   * program), scaled by what the arguments ask for where a routine takes a
+   * range: SEGGER's multi-sector Erase and multi-page Program, and ranges read
+   * by BlankCheck, Verify, Read, CalcCRC and rspflash's `crc32`.
+   */
+  #work(fn: string, args: readonly number[]): number {
     const t = this.algorithm.timeouts;
+    const kib = (bytes: number | undefined) => Math.ceil(((bytes ?? 0) >>> 0) / 1024) * RANGE_MS_PER_KIB;
     switch (fn) {
       case 'Init':
       case 'UnInit':
         return t.init;
       case 'EraseSector':
-      case 'Erase':
         return t.eraseSector;
+      case 'Erase':
+        return t.eraseSector * Math.max(1, (args[2] ?? 1) >>> 0);
       case 'EraseChip':
         return t.eraseChip;
+      case 'Program':
+        return t.programPage * Math.max(1, Math.ceil(((args[1] ?? 0) >>> 0) / this.algorithm.geometry.pageSize));
+      case 'BlankCheck':
+      case 'Verify':
+      case 'Read':
+        return kib(args[1]);
+      case 'CalcCRC':
+      case 'crc32':
+        return kib(args[2]);
       default:
-        return Math.max(t.programPage, 1000);
+        return t.programPage;
     }
-  }
-
-  /** Timeout for a batch: the sum of its calls' timeouts (a batch is no faster to fail than its calls). */
-  batchTimeout(calls: readonly BatchCall[]): number {
-    let total = HELPER_TIMEOUT_MS;
-    for (const c of calls) {
-      const fn = (c.fn in this.algorithm.functions ? c.fn : 'ProgramPage') as AlgorithmFunction;
-      total += this.#timeoutFor(fn) * (c.repeat ?? 1);
-    }
-    return total;
   }
 
   /** Writes `data` into transfer buffer `slot` at `offset`. */
@@ -460,8 +492,7 @@ export class AlgorithmRunner {
         expect: 0,
         collect: true,
       }));
-      const timeoutMs = HELPER_TIMEOUT_MS + calls.reduce((n, c) => n + Math.ceil((c.args[2]! / 1024) * CRC_MS_PER_KIB), 0);
-      out.push(...(await this.batch(slot, calls, { timeoutMs })));
+      out.push(...(await this.batch(slot, calls)));
     }
     return out;
   }

@@ -407,6 +407,30 @@ describe('round trips', () => {
   });
 });
 
+describe('default timeouts', () => {
+  it("follow the algorithm's figures and scale with the range a call walks (a 32 MiB BlankCheck is not a 1 s job)", async () => {
+    const flm = load(FIXTURES.norSim); // toProg 100 ms, toErase 500 ms
+    const segger = load(FIXTURES.norSimSegger);
+    await withRunner(qemu, flm, async (runner) => {
+      expect(flm.timeouts).toMatchObject({ programPage: 100, eraseSector: 500 });
+      expect(runner.timeoutFor('ProgramPage', [FLASH, PAGE, 0])).toBe(1000); // at least a second
+      expect(runner.timeoutFor('EraseSector', [FLASH])).toBe(1000);
+      expect(runner.timeoutFor('EraseChip', [])).toBe(flm.timeouts.eraseChip);
+      expect(runner.timeoutFor('BlankCheck', [FLASH, 32 << 20, 0xff])).toBe(32 * 1024); // 1 ms per KiB
+      expect(runner.timeoutFor('Verify', [FLASH, 64 << 10, 0])).toBe(1000);
+      expect(runner.timeoutFor('crc32', [0, FLASH, 8 << 20, 0])).toBe(8 * 1024);
+      // A batch pays the one-call minimum once, not per repeat: 256 page verifies are not 256 seconds.
+      const entry = runner.entry('Verify');
+      expect(runner.batchTimeout([{ fn: 'Verify', entry, args: [FLASH, PAGE, 0], expect: 0, repeat: 256 }])).toBe(5000 + 1000 + 256);
+      expect(runner.batchTimeout([{ fn: 'EraseSector', entry, args: [FLASH, SECTOR], expect: 0, repeat: 16 }])).toBe(5000 + 1000 + 16 * 500);
+    });
+    await withRunner(qemu, segger, async (runner) => {
+      expect(runner.timeoutFor('Erase', [FLASH, 0, 16])).toBe(16 * 500);
+      expect(runner.timeoutFor('Program', [FLASH, 64 << 10, 0])).toBe(256 * 100);
+    });
+  });
+});
+
 describe('close() hands the target back as it found it', () => {
   const algo = load(FIXTURES.norSim);
   let own: QemuInstance;
