@@ -4,7 +4,8 @@
  *
  * ```
  * node dist/bench/program-child.js ENDPOINT IMAGE.bin BASE [--qemu-pid PID]
- *   [--chip-erase auto|never|always] [--rerun] [--change-page OFFSET]
+ *   [--chip-erase auto|never|always] [--write-window N] [--buffer-size BYTES] [--table-entries N]
+ *   [--rerun] [--change-page OFFSET]
  * ```
  *
  * Connects, loads the NOR simulator, programs IMAGE at BASE (default
@@ -12,6 +13,8 @@
  * optionally programs it again unchanged, then with one page changed. Prints
  * one JSON object ({@link ChildResult}) on stdout. With `--qemu-pid`, each run
  * also says how much CPU QEMU used (from /proc), next to Node's own.
+ * `--write-window` and `--buffer-size` (one transfer buffer of that size) try
+ * settings the library already takes as options.
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -113,7 +116,7 @@ function option(args: readonly string[], name: string): string | undefined {
 
 async function main(): Promise<void> {
   const [endpoint, file, baseText, ...rest] = process.argv.slice(2);
-  if (!endpoint || !file || !baseText) throw new Error('usage: program-child ENDPOINT IMAGE BASE [--qemu-pid PID] [--chip-erase MODE] [--rerun] [--change-page OFFSET]');
+  if (!endpoint || !file || !baseText) throw new Error('usage: program-child ENDPOINT IMAGE BASE [--qemu-pid PID] [--chip-erase MODE] [--write-window N] [--buffer-size BYTES] [--table-entries N] [--rerun] [--change-page OFFSET]');
   const rerun = rest.includes('--rerun');
   const changeText = option(rest, '--change-page');
   const changeOffset = changeText === undefined ? undefined : Number(changeText);
@@ -127,10 +130,17 @@ async function main(): Promise<void> {
 
   const t0 = performance.now();
   const board = boardPreset('qemu-an547');
-  const gdb = await connect(endpoint);
+  const windowText = option(rest, '--write-window');
+  const bufferText = option(rest, '--buffer-size');
+  const gdb = await connect(endpoint, windowText === undefined ? {} : { writeWindow: Number(windowText) });
   const timing = instrument(gdb);
   const algo = loadAlgorithm(readFileSync(join(FIXTURE_DIR, 'nor-sim.flm')), 'nor-sim.flm');
-  const flasher = await Flasher.create(gdb, algo, { ram: board.ram, memoryMapped: board.memoryMapped });
+  const entriesText = option(rest, '--table-entries');
+  const layout = {
+    ...(bufferText === undefined ? {} : { buffers: 1, bufferSize: Number(bufferText) }),
+    ...(entriesText === undefined ? {} : { tableEntries: Number(entriesText) }),
+  };
+  const flasher = await Flasher.create(gdb, algo, { ram: board.ram, memoryMapped: board.memoryMapped, ...layout });
   const setupMs = performance.now() - t0;
   try {
     timing.on = true;

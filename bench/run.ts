@@ -16,7 +16,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FNC_ERASE, FNC_PROGRAM, Flasher, boardPreset, connect, createImage, loadAlgorithm, type FlashAlgorithm, type GdbClient } from '../lib/index.js';
+import {
+  FNC_ERASE,
+  FNC_PROGRAM,
+  Flasher,
+  boardPreset,
+  connect,
+  createImage,
+  loadAlgorithm,
+  planRamLayout,
+  type FlashAlgorithm,
+  type GdbClient,
+} from '../lib/index.js';
 import { computeFloor, type ComputeFloor } from './compute-floor.js';
 import { gdbConnectOnly, gdbRestore, gdbVersion } from './gdb-restore.js';
 import { startLatencyProxy } from './latency-proxy.js';
@@ -100,6 +111,12 @@ export interface BenchResult {
     /** Time by GdbClient operation (instrumented in the child); the rest is host-side work. */
     breakdown: Breakdown;
   }[];
+  /**
+   * The largest size again, another random image, with settings the library already
+   * accepts as options: the raw writer's best window and one transfer buffer as large
+   * as the board RAM allows (the flasher fills only one buffer at a time anyway).
+   */
+  programTuned: { bytes: number; writeWindow: number; bufferSize: number; ms: number; mbps: number; vsFloor: number; vsDefault: number; phases: Record<string, number>; targetRuns: number; qemuCpuMs: number; nodeCpuMs: number; breakdown: Breakdown };
   /** `chipErase` is the option passed to program(): `auto` (the default) or `never`. */
   unchanged: { bytes: number; chipErase: 'auto' | 'never'; ms: number; vsFirst: number; bytesSent: number; roundTrips: number; sectorsSkipped: number; phases: Record<string, number> }[];
   onePage: { imageBytes: number; chipErase: 'auto' | 'never'; ms: number; bytesSent: number; roundTrips: number; sectorsErased: number; bytesProgrammed: number; phases: Record<string, number> }[];
@@ -190,6 +207,26 @@ async function openFlasher(endpoint: string, algo: FlashAlgorithm) {
       await gdb.close();
     },
   };
+}
+
+/**
+ * The largest single transfer buffer (a multiple of 4 KiB) the qemu-an547 board RAM
+ * holds beside the algorithm, with a batch table of two entries (ProgramPage run +
+ * Verify) per 4 KiB sector it can carry: the flasher caps a buffer's chunks at the table
+ * size but puts two calls per chunk in it.
+ */
+function largestBuffer(algo: FlashAlgorithm): { bufferSize: number; tableEntries: number } {
+  const ram = boardPreset('qemu-an547').ram;
+  for (let size = ram.size; size >= 4096; size -= 4096) {
+    const tableEntries = 2 * (size / 4096);
+    try {
+      planRamLayout(algo, ram, { buffers: 1, bufferSize: size, tableEntries });
+      return { bufferSize: size, tableEntries };
+    } catch {
+      // does not fit: try smaller
+    }
+  }
+  return { bufferSize: algo.geometry.pageSize, tableEntries: 2 };
 }
 
 /** Runs every figure; progress goes to stderr. */
@@ -315,6 +352,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const unchangedRows: BenchResult['unchanged'] = [];
     const onePageRows: BenchResult['onePage'] = [];
     let rssChild: ChildResult | undefined;
+    let programTuned: BenchResult['programTuned'] | undefined;
     {
       const qc = await qemu();
       const unchangedRow = (n: number, chipErase: 'auto' | 'never', run: ProgramRun, firstMs: number) => ({
@@ -375,6 +413,27 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           }
         }
       }
+      // Settings the library takes already: how much would they give?
+      const { bufferSize, tableEntries } = largestBuffer(algo);
+      log(`5 program ${sizeName(largest)} again, tuned: write window ${bestWindow}, one ${sizeName(bufferSize)} buffer`);
+      const tunedFile = join(work, 'random-tuned.bin');
+      writeFileSync(tunedFile, randomBytes(largest));
+      const tuned = await runChild(qc, tunedFile, ['--write-window', String(bestWindow), '--buffer-size', String(bufferSize), '--table-entries', String(tableEntries)]);
+      const ref = programRows[programRows.length - 1]!;
+      programTuned = {
+        bytes: largest,
+        writeWindow: bestWindow,
+        bufferSize,
+        ms: tuned.first.report.durationMs,
+        mbps: mbps(largest, tuned.first.report.durationMs),
+        vsFloor: tuned.first.report.durationMs / ref.floorMs,
+        vsDefault: tuned.first.report.durationMs / ref.ms,
+        phases: tuned.first.phases,
+        targetRuns: tuned.first.report.targetRuns,
+        qemuCpuMs: tuned.first.qemuCpuMs ?? 0,
+        nodeCpuMs: tuned.first.nodeCpuMs,
+        breakdown: tuned.breakdown,
+      };
       await qc.stop();
     }
 
@@ -478,6 +537,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       gdbRestore: gdbRows,
       writeMemory,
       program: programRows,
+      programTuned: programTuned!,
       unchanged: unchangedRows,
       onePage: onePageRows,
       latency,
@@ -594,14 +654,33 @@ export function formatResult(r: BenchResult): string {
         `${phaseText(p.phases)}${p.chipErase ? ' (chip erase)' : ''}`,
       ]),
     ),
-    ...r.program.map((p) => {
+    table(
+      '5c the largest program again, tuned through existing options (another random image)',
+      ['size', 'write window', 'buffer', 'ms', 'MB/s', 'vs floor', 'vs default', 'runs', 'QEMU CPU', 'Node CPU', 'phases (ms)'],
+      [
+        [
+          sizeName(r.programTuned.bytes),
+          r.programTuned.writeWindow,
+          `1 x ${sizeName(r.programTuned.bufferSize)}`,
+          f0(r.programTuned.ms),
+          f1(r.programTuned.mbps),
+          `${f2(r.programTuned.vsFloor)}x`,
+          `${f2(r.programTuned.vsDefault)}x`,
+          r.programTuned.targetRuns,
+          f0(r.programTuned.qemuCpuMs),
+          f0(r.programTuned.nodeCpuMs),
+          phaseText(r.programTuned.phases),
+        ],
+      ],
+    ),
+    ...[...r.program, { ...r.programTuned, label: 'tuned ' }].map((p) => {
       const b = p.breakdown;
       const floor = r.transferFloor.find((t) => t.bytes === p.bytes)!;
       const compute = r.computeFloor.find((c) => c.bytes === p.bytes)!;
       const used = Object.values(b).reduce((n, e) => n + e.ms, 0);
       const targetFloor = compute.totalMs + ('compare' in p.phases ? compute.compareMs : 0);
       return table(
-        `5b where the ${sizeName(p.bytes)} program's time goes (GdbClient calls, instrumented)`,
+        `5b where the ${'label' in p ? p.label : ''}${sizeName(p.bytes)} program's time goes (GdbClient calls, instrumented)`,
         ['operation', 'calls', 'ms', 'ms/call', 'MB/s', 'floor ms', 'note'],
         [
           ['writeMemory', b.writeMemory.calls, f0(b.writeMemory.ms), f2(b.writeMemory.ms / Math.max(1, b.writeMemory.calls)), f1(mbps(b.writeMemory.bytes, b.writeMemory.ms)), f0(b.writeMemory.bytes / floor.mbps / 1000), `${sizeName(b.writeMemory.bytes)} at the transfer floor's rate`],
