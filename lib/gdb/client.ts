@@ -76,6 +76,12 @@ const PACKET_SLACK = 1;
 const MEMORY_HEADER_MAX = 19;
 /** Cap on a qXfer document: a hostile server could otherwise stream for ever. */
 const MAX_XFER_BYTES = 4 << 20;
+/**
+ * Cap on the chunks of one qXfer document. The byte cap alone would let a
+ * server that sends one byte per chunk cost 4 Mi round trips; real documents
+ * take a few dozen chunks even from servers that send short ones.
+ */
+const MAX_XFER_CHUNKS = 4096;
 /** How long a server has to answer `D`. */
 const DETACH_TIMEOUT_MS = 2000;
 /** How long a target has to stop after an interrupt before the link is given up. */
@@ -781,7 +787,10 @@ async function readXfer(conn: RspConnection, packetSize: number, object: string,
   const chunk = Math.max(64, packetSize - 16);
   const parts: Uint8Array[] = [];
   let offset = 0;
-  for (;;) {
+  for (let chunks = 1; ; chunks++) {
+    if (chunks > MAX_XFER_CHUNKS) {
+      throw new ReplyFormatError(`qXfer ${object} '${annex}' did not end after ${MAX_XFER_CHUNKS} chunks (${offset} bytes)`, '');
+    }
     const request = `qXfer:${object}:read:${annex}:${offset.toString(16)},${chunk.toString(16)}`;
     const reply = await conn.request(request, { label: `qXfer ${object} ${annex} @${offset}` });
     const text = TEXT.decode(reply.subarray(0, 3));

@@ -6,8 +6,10 @@
  * QEMU serves one client at a time: every test opens its own client and closes
  * it; gdb-multiarch checks run only while no client of ours is connected.
  */
+import { Duplex } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionClosedError, ServerError, UnsupportedError } from '../../lib/errors.js';
+import { ConnectionClosedError, ReplyFormatError, ServerError, UnsupportedError } from '../../lib/errors.js';
+import { PacketParser, frameText } from '../../lib/rsp/packet.js';
 import { GdbClient, type GdbConnectOptions } from '../../lib/gdb/client.js';
 import { gdbReadMemory, gdbRun } from '../helpers/gdb-multiarch.js';
 import { FIXTURES, readFixtureJson, startQemu, type BootFixtureInfo, type QemuInstance } from '../helpers/qemu.js';
@@ -526,5 +528,56 @@ describe('cost', () => {
     // QEMU 7.2 stays in ack mode, where the connection keeps one packet in flight: both
     // rows measure the same thing. 4 in flight measured 18.6 MB/s against 11 before that rule.
     console.log(`QEMU mps3-an547 over a Unix socket (ack mode: one write in flight):\n  ${results.join('\n  ')}`);
+  });
+});
+
+describe('against a scripted server (what QEMU cannot be made to do)', () => {
+  /** A client stream whose server side answers each request with `answer(request)` (no-ack). */
+  function scripted(answer: (request: string) => string): { stream: Duplex; requests: string[] } {
+    const requests: string[] = [];
+    const parser = new PacketParser();
+    const client: Duplex = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        for (const event of parser.push(chunk)) {
+          if (event.kind !== 'packet') continue;
+          const request = Buffer.from(event.payload).toString('latin1');
+          requests.push(request);
+          client.push(Buffer.from(frameText(answer(request))));
+        }
+        callback();
+      },
+    });
+    return { stream: client, requests };
+  }
+
+  it("gives up on a target.xml that never ends ('m' one byte at a time) after a bounded number of chunks", async () => {
+    const { stream, requests } = scripted((r) =>
+      r.startsWith('qSupported') ? 'PacketSize=1000;qXfer:features:read+;QStartNoAckMode+' : r === '?' ? 'S05' : r === 'QStartNoAckMode' ? 'OK' : 'm<',
+    );
+    const t = performance.now();
+    const err = await GdbClient.connect({ stream }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReplyFormatError);
+    expect((err as Error).message).toMatch(/qXfer features 'target.xml' did not end after 4096 chunks/);
+    expect(requests.filter((r) => r.startsWith('qXfer')).length).toBe(4096);
+    expect(performance.now() - t).toBeLessThan(10_000);
+    expect(stream.destroyed).toBe(true); // the failed connect closed its link
+  });
+
+  it('works without a target description: GDB\'s legacy arm g layout (xpsr after f0-f7 and fps)', async () => {
+    // 16 core registers, 8 × 12-byte FPA registers, fps, cpsr: 168 bytes, as QEMU sends before target.xml.
+    const g = new Uint8Array(168);
+    new DataView(g.buffer).setUint32(15 * 4, 0x000000c0, true);
+    new DataView(g.buffer).setUint32(164, 0x41000000, true);
+    const hex = Buffer.from(g).toString('hex');
+    const { stream } = scripted((r) => (r.startsWith('qSupported') ? 'PacketSize=1000' : r === '?' ? 'S05' : r === 'g' ? hex : ''));
+    const gdb = await GdbClient.connect({ stream });
+    try {
+      expect(gdb.targetDescription).toBeUndefined();
+      expect(gdb.server.kind).toBe('unknown');
+      expect(await gdb.readRegisters(['pc', 'xpsr'])).toEqual({ pc: 0xc0, xpsr: 0x41000000 });
+    } finally {
+      await gdb.close();
+    }
   });
 });
