@@ -88,55 +88,78 @@ __attribute__((used, noinline)) uint32_t rsp_crc32(uint32_t crc, const uint8_t *
 /*
  * Puts the core in a known state before running foreign code, on ARMv6-M and
  * later: interrupts masked (PRIMASK = 1), CONTROL = 0 (MSP, privileged, no FP
- * context), MPU off. Debuggers cannot always write these (QEMU ignores debugger
- * writes to system registers), so code does it.
- * Returns the previous values: r0 = PRIMASK, r1 = CONTROL, r2 = MPU_CTRL.
+ * context), MPU off, and, when r0 is not 0, VTOR pointed at our own vector
+ * table so that any fault lands in rsp_fault (which the runner breakpoints)
+ * whatever the application's table holds, even if its table lies in the RAM
+ * the runner borrowed. Debuggers cannot always write these registers (QEMU
+ * ignores debugger writes to system registers), so code does it.
+ * In: r0 = our vector table (0: leave VTOR alone, e.g. ARMv6-M without VTOR).
+ * Out: r0 = PRIMASK, r1 = CONTROL, r2 = MPU_CTRL, r3 = previous VTOR,
+ *      r4 = VTOR read back after the write (0 if not written).
  */
-#define MPU_CTRL (*(volatile uint32_t *)0xE000ED94u)
-#define MPU_TYPE (*(volatile uint32_t *)0xE000ED90u)
-
-struct saved3 { uint32_t primask, control, mpu; };
-
 __attribute__((used, noinline, naked)) void rsp_core_clean(void)
 {
     __asm volatile(
+        "mov r12, r0\n"
         "mrs r0, primask\n"
         "mrs r1, control\n"
+        "cpsid i\n"
         "movs r2, #0\n"
-        "ldr r3, 1f\n"           /* MPU_TYPE: DREGION 0 means no MPU (then MPU_CTRL may not exist) */
-        "ldr r3, [r3]\n"
+        "ldr r6, 1f\n"           /* MPU_TYPE: DREGION 0 means no MPU (then MPU_CTRL may not exist) */
+        "ldr r3, [r6]\n"
         "lsrs r3, r3, #8\n"
         "uxtb r3, r3\n"
         "cmp r3, #0\n"
         "beq 2f\n"
-        "ldr r3, 1f+4\n"
-        "ldr r2, [r3]\n"
+        "ldr r6, 1f+4\n"
+        "ldr r2, [r6]\n"
         "movs r4, #0\n"
-        "str r4, [r3]\n"
+        "str r4, [r6]\n"
         "2:\n"
-        "cpsid i\n"
         "movs r3, #0\n"
         "msr control, r3\n"
         "isb\n"
+        "movs r4, #0\n"
+        "mov r5, r12\n"
+        "cmp r5, #0\n"
+        "beq 3f\n"
+        "ldr r6, 1f+8\n"
+        "ldr r3, [r6]\n"
+        "str r5, [r6]\n"
+        "dsb\n"
+        "isb\n"
+        "ldr r4, [r6]\n"
+        "3:\n"
         "dsb\n"
         "bx lr\n"
         ".align 2\n"
         "1: .word 0xE000ED90\n"
-        "   .word 0xE000ED94\n");
+        "   .word 0xE000ED94\n"
+        "   .word 0xE000ED08\n");
 }
 
-/* Undoes rsp_core_clean: r0 = PRIMASK, r1 = CONTROL, r2 = MPU_CTRL. */
+/*
+ * Undoes rsp_core_clean: r0 = PRIMASK, r1 = CONTROL, r2 = MPU_CTRL,
+ * r3 = VTOR, r4 = non-zero to write VTOR back.
+ */
 __attribute__((used, noinline, naked)) void rsp_core_restore(void)
 {
     __asm volatile(
-        "ldr r3, 1f\n"
-        "ldr r3, [r3]\n"
-        "lsrs r3, r3, #8\n"
-        "uxtb r3, r3\n"
-        "cmp r3, #0\n"
+        "cmp r4, #0\n"
+        "beq 3f\n"
+        "ldr r6, 1f+8\n"
+        "str r3, [r6]\n"
+        "dsb\n"
+        "isb\n"
+        "3:\n"
+        "ldr r6, 1f\n"
+        "ldr r5, [r6]\n"
+        "lsrs r5, r5, #8\n"
+        "uxtb r5, r5\n"
+        "cmp r5, #0\n"
         "beq 2f\n"
-        "ldr r3, 1f+4\n"
-        "str r2, [r3]\n"
+        "ldr r6, 1f+4\n"
+        "str r2, [r6]\n"
         "2:\n"
         "msr control, r1\n"
         "isb\n"
@@ -144,7 +167,8 @@ __attribute__((used, noinline, naked)) void rsp_core_restore(void)
         "bx lr\n"
         ".align 2\n"
         "1: .word 0xE000ED90\n"
-        "   .word 0xE000ED94\n");
+        "   .word 0xE000ED94\n"
+        "   .word 0xE000ED08\n");
 }
 
 /* Reads nothing, does nothing: the runner's smallest call (round-trip measurements). */

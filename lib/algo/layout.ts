@@ -78,6 +78,8 @@ export interface RamLayout {
   readonly algorithmSize: number;
   /** R9 for the algorithm, when it uses a static base. */
   readonly staticBase: number | undefined;
+  /** rspflash's vector table, installed in VTOR while the algorithm runs (where the core has a VTOR). */
+  readonly vectorTable: number;
   readonly crcTable: number;
   /** Lowest stack address; the canary word is here. */
   readonly stackBottom: number;
@@ -101,6 +103,12 @@ export const HELPER_STACK = 64;
 export const LAYOUT_PAGE = 1024;
 /** The CRC-32 table of the on-target CRC routine: 256 words. */
 export const CRC_TABLE_BYTES = 1024;
+/**
+ * rspflash's own vector table (16 exception entries, all pointing at the
+ * breakpointed fault loop), at the start of a 1 KiB page: VTOR needs at least
+ * 128-byte alignment.
+ */
+export const VECTOR_TABLE_BYTES = 128;
 /** Most batch-table entries per buffer chosen by default (8 KiB of table). */
 export const MAX_TABLE_ENTRIES = 256;
 /** Fewest batch-table entries per buffer chosen by default (an nRF51 has 16 KiB of RAM in all). */
@@ -169,8 +177,9 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
     }
   }
 
-  // Data: CRC table (guard band), stack, buffers.
-  const crcTable = alignUp(codeEnd, LAYOUT_PAGE);
+  // Data: our vector table, CRC table (guard band), stack, buffers.
+  const vectorTable = alignUp(codeEnd, LAYOUT_PAGE);
+  const crcTable = vectorTable + VECTOR_TABLE_BYTES;
   const stackBottom = crcTable + CRC_TABLE_BYTES;
   const stackTop = stackBottom + stackSize;
   const buffersStart = alignUp(stackTop, LAYOUT_PAGE);
@@ -186,7 +195,7 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
     const inRegion = fixed === undefined || extra.length === 0 ? `, the algorithm ${blobSize}` : '';
     return new RamLayoutError(
       `The RAM region ${hex32(region.start)}..${hex32(regionEnd - 1)} (${region.size} bytes) is too small for '${algo.name}': ` +
-        `it needs ${need} bytes from ${hex32(region.start)} (rspflash's helpers ${helpersSize}${inRegion}, CRC table ${CRC_TABLE_BYTES}, ` +
+        `it needs ${need} bytes from ${hex32(region.start)} (rspflash's helpers ${helpersSize}${inRegion}, vector table ${VECTOR_TABLE_BYTES}, CRC table ${CRC_TABLE_BYTES}, ` +
         `stack ${stackSize}, ${bufferCount} buffer(s) of ${size} + ${tableBytes} bytes of batch table, code and data on separate 1 KiB pages)`,
       { hint: 'Pass a larger --ram ADDR:SIZE (e.g. the whole SRAM or ITCM), or a smaller stack/buffer size.' },
     );
@@ -221,6 +230,7 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
     algorithm,
     algorithmSize: blobSize,
     staticBase: algo.staticBaseOffset === undefined ? undefined : algorithm + algo.staticBaseOffset,
+    vectorTable,
     crcTable,
     stackBottom,
     stackTop,
@@ -247,6 +257,7 @@ export function describeLayout(layout: RamLayout): string {
   const rows: [string, number, number][] = [
     ['helpers', layout.helpers, TARGET_CODE.length],
     ['algorithm', layout.algorithm, layout.algorithmSize],
+    ['vectors', layout.vectorTable, VECTOR_TABLE_BYTES],
     ['crc table', layout.crcTable, CRC_TABLE_BYTES],
     ['stack', layout.stackBottom, layout.stackTop - layout.stackBottom],
     ...layout.buffers.map((b, i): [string, number, number] => [`buffer ${i}`, b.tableArea, b.tableEntries * ENTRY_SIZE + b.size]),

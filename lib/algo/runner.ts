@@ -25,7 +25,7 @@ import {
 import { createDebug } from '../debug.js';
 import type { GdbClient } from '../gdb/client.js';
 import type { AlgorithmFunction, FlashAlgorithm } from './algorithm.js';
-import { planRamLayout, describeLayout, type LayoutOptions, type RamLayout, type RamRegion } from './layout.js';
+import { planRamLayout, describeLayout, VECTOR_TABLE_BYTES, type LayoutOptions, type RamLayout, type RamRegion } from './layout.js';
 import { TARGET_CODE, TARGET_ENTRY } from './target-code.js';
 import { SEQ_STATUS, STACK_CANARY, decodeEntry, decodeResults, encodeBatch, runningEntry, type BatchCall } from './sequencer.js';
 
@@ -37,6 +37,8 @@ const IPSR_MASK = 0x1ff;
 const CPUID = 0xe000ed00;
 /** Vector Table Offset Register. */
 const VTOR = 0xe000ed08;
+/** CPUID part number of the Cortex-M0, which has no VTOR. */
+const CORTEX_M0_PART = 0xc20;
 /** CFSR, HFSR, DFSR, MMFAR, BFAR: five words from here (ARMv7-M/ARMv8-M Mainline; absent on ARMv6-M). */
 const FAULT_STATUS = 0xe000ed28;
 /** Bytes of the basic exception frame: r0–r3, r12, lr, pc, xpsr. */
@@ -128,7 +130,7 @@ interface CallName {
 interface SavedState {
   registers: Record<string, number>;
   ram: { start: number; data: Uint8Array }[];
-  system: { primask: number; control: number; mpu: number } | undefined;
+  system: { primask: number; control: number; mpu: number; vtor: number; vtorSwitched: boolean } | undefined;
   splim: { msplim: number; psplim: number } | undefined;
 }
 
@@ -223,6 +225,8 @@ export class AlgorithmRunner {
       for (const span of this.layout.used) saved.ram.push({ start: span.start, data: await gdb.readMemory(span.start, span.end - span.start) });
     }
     this.#saved = saved;
+    // Read the application's fault vector before anything is written: its table may lie in the RAM we borrow.
+    const originalHandler = this.#options.catchFaults === false ? undefined : await this.#applicationFaultHandler();
 
     // Code first, then the algorithm with its ZI zeroed, then the stack canary.
     const relocated = new Uint8Array(this.algorithm.blob);
@@ -257,13 +261,28 @@ export class AlgorithmRunner {
       this.#trapType = 'sw';
       await gdb.insertBreakpoint(this.layout.trap, 'sw');
     }
-    if (this.#options.catchFaults !== false) await this.#catchFaults();
+    // The application's handler is only worth a breakpoint if our loading did not overwrite it.
+    const overwritten = (a: number) => this.layout.used.some((span) => a >= span.start && a < span.end);
+    if (originalHandler !== undefined && !overwritten(originalHandler)) await this.#catchFaultsAt(originalHandler);
 
     const cpuid = await this.#readWord(CPUID);
     this.#cpuid = cpuid;
     this.#v8m = cpuid !== undefined && V8M_MAINLINE_PARTS.has((cpuid >>> 4) & 0xfff);
-    const clean = await this.#callHelper('core clean', TARGET_ENTRY.coreClean, []);
-    saved.system = { primask: clean.r0!, control: clean.r1!, mpu: clean.r2! };
+    // Our own vector table, every exception → rsp_fault, so any fault stops at our breakpoint whatever the
+    // application's table holds (or whether it survived our loading). Not on a Cortex-M0: it has no VTOR.
+    const ownVectors = this.#options.catchFaults !== false && cpuid !== undefined && ((cpuid >>> 4) & 0xfff) !== CORTEX_M0_PART;
+    if (ownVectors) await gdb.writeMemory(this.layout.vectorTable, this.#vectorTableBytes());
+    const clean = await this.#callHelper('core clean', TARGET_ENTRY.coreClean, [ownVectors ? this.layout.vectorTable : 0]);
+    const switched = ownVectors && clean.r4 === this.layout.vectorTable;
+    saved.system = { primask: clean.r0!, control: clean.r1!, mpu: clean.r2!, vtor: clean.r3!, vtorSwitched: switched };
+    if (switched) {
+      if (this.#faultHandler !== undefined && this.#faultHandlerOwned) await gdb.removeBreakpoint(this.#faultHandler, 'hw').catch(() => undefined);
+      this.#faultHandler = undefined;
+      this.#faultHandlerOwned = false;
+      await this.#catchFaultsAt(this.layout.helpers + TARGET_ENTRY.fault);
+    } else if (ownVectors) {
+      this.#log(`VTOR did not take ${hex32(this.layout.vectorTable)} (read back ${hex32(clean.r4 ?? 0)}); faults go to the application's handler`);
+    }
     if (this.#v8m) {
       const splim = await this.#callHelper('stack limit clear', TARGET_ENTRY.splimClear, []);
       saved.splim = { msplim: splim.r0!, psplim: splim.r1! };
@@ -271,15 +290,19 @@ export class AlgorithmRunner {
     this.#log(`core cleaned (cpuid ${cpuid === undefined ? 'unreadable' : hex32(cpuid)}, v8-M mainline ${this.#v8m}); saved ${JSON.stringify(saved.system)}`);
   }
 
-  /** Puts a breakpoint on the HardFault handler named by the vector table, so a fault stops the core at once. */
-  async #catchFaults(): Promise<void> {
+  /** The application's HardFault handler from its vector table, or undefined when the table looks unusable. */
+  async #applicationFaultHandler(): Promise<number | undefined> {
     const vtor = (await this.#readWord(VTOR)) ?? 0;
     const vector = await this.#readWord(vtor + 0x0c);
     if (vector === undefined || (vector & 1) === 0 || vector === 0xffffffff) {
-      this.#log(`no usable HardFault vector at ${hex32(vtor + 0x0c)}; faults are caught by the timeout`);
-      return;
+      this.#log(`no usable HardFault vector at ${hex32(vtor + 0x0c)}`);
+      return undefined;
     }
-    const handler = vector & ~1;
+    return vector & ~1;
+  }
+
+  /** Breakpoints a fault handler, so a fault stops the core at once instead of waiting out the timeout. */
+  async #catchFaultsAt(handler: number): Promise<void> {
     if (this.gdb.breakpoints.some((b) => b.address === handler)) {
       // The user's own breakpoint stops the core there just as well; leave it to them.
       this.#faultHandler = handler;
@@ -290,8 +313,17 @@ export class AlgorithmRunner {
       this.#faultHandler = handler;
       this.#faultHandlerOwned = true;
     } catch {
-      this.#log(`could not set a breakpoint on the HardFault handler at ${hex32(handler)}`);
+      this.#log(`could not set a breakpoint on the fault handler at ${hex32(handler)}; faults are caught by the timeout`);
     }
+  }
+
+  /** 16 exception vectors: initial SP (unused), then rsp_fault | 1 for every exception. */
+  #vectorTableBytes(): Uint8Array {
+    const out = new Uint8Array(VECTOR_TABLE_BYTES);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, this.layout.stackTop, true);
+    for (let i = 1; i < 16; i++) view.setUint32(i * 4, (this.layout.helpers + TARGET_ENTRY.fault) | 1, true);
+    return out;
   }
 
   async #readWord(address: number): Promise<number | undefined> {
@@ -661,7 +693,11 @@ export class AlgorithmRunner {
         if (saved.splim) await attempt(() => this.#callHelper('stack limit restore', TARGET_ENTRY.splimRestore, [saved.splim!.msplim, saved.splim!.psplim]));
         if (saved.system) {
           const s = saved.system;
-          await attempt(() => this.#callHelper('core restore', TARGET_ENTRY.coreRestore, [s.primask, s.control, s.mpu]));
+          await attempt(() =>
+            this.#run('core restore', this.layout.helpers + TARGET_ENTRY.coreRestore, [s.primask, s.control, s.mpu, s.vtor], HELPER_TIMEOUT_MS, {
+              r4: s.vtorSwitched ? 1 : 0,
+            }),
+          );
         }
       }
       await attempt(() => gdb.removeBreakpoint(this.layout.trap, this.#trapType));

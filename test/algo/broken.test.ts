@@ -12,6 +12,7 @@ import { GdbClient } from '../../lib/gdb/client.js';
 import { loadAlgorithm } from '../../lib/algo/load.js';
 import { AlgorithmRunner, type RunnerOptions } from '../../lib/algo/runner.js';
 import { HELPER_STACK } from '../../lib/algo/layout.js';
+import { TARGET_ENTRY } from '../../lib/algo/target-code.js';
 import { FNC_ERASE, type FlashAlgorithm } from '../../lib/algo/algorithm.js';
 import { BOARDS } from '../../lib/boards.js';
 import {
@@ -62,6 +63,19 @@ afterEach(async () => {
 const create = (options: Partial<RunnerOptions> = {}) => AlgorithmRunner.create(gdb, algo, { ram: RAM, ...options });
 
 describe('a routine that faults', () => {
+  it('is caught at once even when the algorithm runs over the application\'s own vector table (RAM at 0x0, like Alif\'s ITCM)', async () => {
+    // The boot image's vector table and code live in ITCM at 0x0: the runner overwrites them, so only its
+    // own vector table (installed in VTOR) can turn the fault into a stop. Everything is put back on close.
+    const before = await gdb.readMemory(0, 0x2000);
+    const runner = await create({ ram: { start: 0x0, size: 0x40000 } });
+    expect(await runner.call('Init', [FLASH, 0, FNC_ERASE])).toBe(0);
+    const err = await rejection(runner.call('EraseSector', [FLASH], NEVER_MS));
+    expect(err).toBeInstanceOf(AlgorithmFaultError);
+    expect((await gdb.readRegisters(['pc'])).pc).toBe(runner.layout.helpers + TARGET_ENTRY.fault);
+    await runner.close();
+    expect(Buffer.compare(Buffer.from(await gdb.readMemory(0, 0x2000)), Buffer.from(before))).toBe(0);
+  });
+
   it('EraseSector (bus fault on a load from 0xF0000000): AlgorithmFaultError with the call, its arguments, the faulting PC and HardFault — at once, not after the timeout', async () => {
     const runner = await create();
     expect(await runner.call('Init', [FLASH, 0, FNC_ERASE])).toBe(0);
@@ -81,12 +95,12 @@ describe('a routine that faults', () => {
     expect(fault.message).toBe(
       `EraseSector(0xc0003000) faulted at PC ${pc} (EraseSector+0x${(fault.pc! - runner.layout.algorithm - start).toString(16)}): ` +
         'HardFault (CFSR 0x00008200: precise data bus error, bus fault address 0xf0000000; HFSR 0x40000000); ' +
-        `the core stopped at PC 0x${boot['HardFault_Handler']!.toString(16).padStart(8, '0')}, HardFault, LR 0xfffffff9`,
+        `the core stopped at PC 0x${(runner.layout.helpers + TARGET_ENTRY.fault).toString(16).padStart(8, '0')}, HardFault, LR 0xfffffff9`,
     );
     expect(fault.hint).toMatch(/crashed/);
-    // The core is halted on the boot image's HardFault handler; the link works.
+    // The core is halted in rspflash's own fault loop (its vector table was in VTOR), not the boot image's handler; the link works.
     expect(gdb.state).toBe('halted');
-    expect((await gdb.readRegisters(['pc'])).pc).toBe(boot['HardFault_Handler']);
+    expect((await gdb.readRegisters(['pc'])).pc).toBe(runner.layout.helpers + TARGET_ENTRY.fault);
     await runner.close();
   });
 

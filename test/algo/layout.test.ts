@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { FlashAlgorithm } from '../../lib/algo/algorithm.js';
 import {
   CRC_TABLE_BYTES,
+  VECTOR_TABLE_BYTES,
   DEFAULT_MAX_BUFFER,
   DEFAULT_STACK,
   MAX_TABLE_ENTRIES,
@@ -54,15 +55,16 @@ function checkInvariants(layout: RamLayout, algo: FlashAlgorithm): void {
   const helpersEnd = layout.helpers + TARGET_CODE.length;
   const algoEnd = layout.algorithm + algo.blob.length;
   // Code on pages below the data.
-  expect(layout.crcTable % LAYOUT_PAGE).toBe(0);
-  expect(page(helpersEnd - 1)).toBeLessThan(page(layout.crcTable));
+  expect(layout.vectorTable % LAYOUT_PAGE).toBe(0);
+  expect(layout.crcTable).toBe(layout.vectorTable + VECTOR_TABLE_BYTES);
+  expect(page(helpersEnd - 1)).toBeLessThan(page(layout.vectorTable));
   const algoInRegion = algo.loadAddress === undefined || (layout.algorithm < regionEnd && algoEnd > region.start);
-  if (algoInRegion) expect(page(algoEnd - 1)).toBeLessThan(page(layout.crcTable));
+  if (algoInRegion) expect(page(algoEnd - 1)).toBeLessThan(page(layout.vectorTable));
   // Helpers and algorithm do not overlap.
   expect(helpersEnd <= layout.algorithm || algoEnd <= layout.helpers).toBe(true);
   expect(layout.trap).toBe(layout.helpers + TARGET_ENTRY.trap);
   expect(layout.helpers % 4).toBe(0);
-  // CRC table, then the stack right above it (the table is the guard band), then the buffers.
+  // Our vector table, the CRC table, then the stack right above it (the table is the guard band), then the buffers.
   expect(layout.stackBottom).toBe(layout.crcTable + CRC_TABLE_BYTES);
   expect(layout.stackTop % 8).toBe(0);
   expect(layout.stackTop - layout.stackBottom).toBeGreaterThanOrEqual(HELPER_STACK);
@@ -82,7 +84,7 @@ function checkInvariants(layout: RamLayout, algo: FlashAlgorithm): void {
   const covered = (start: number, end: number) => layout.used.some((u) => u.start <= start && end <= u.end);
   expect(covered(layout.helpers, helpersEnd)).toBe(true);
   expect(covered(layout.algorithm, algoEnd)).toBe(true);
-  expect(covered(layout.crcTable, previousEnd)).toBe(true);
+  expect(covered(layout.vectorTable, previousEnd)).toBe(true);
   expect(layout.used[0]!.end).toBe(previousEnd);
   if (algoInRegion) expect(layout.used).toHaveLength(1);
   if (layout.staticBase !== undefined) expect(layout.staticBase).toBe(layout.algorithm + algo.staticBaseOffset!);
@@ -113,18 +115,19 @@ describe('planRamLayout', () => {
     expect(layout.helpers).toBe(0x21000000);
     expect(layout.algorithm).toBe(0x21000000 + Math.ceil(TARGET_CODE.length / 8) * 8);
     expect(layout.staticBase).toBe(layout.algorithm + norSim.staticBaseOffset!);
-    expect(layout.crcTable).toBe(0x21000400);
+    expect(layout.vectorTable).toBe(0x21000800);
     expect(layout.stackTop - layout.stackBottom).toBe(DEFAULT_STACK + HELPER_STACK);
     expect(layout.buffers.map((b) => b.size)).toEqual([DEFAULT_MAX_BUFFER, DEFAULT_MAX_BUFFER]);
     expect(layout.buffers.map((b) => b.tableEntries)).toEqual([MAX_TABLE_ENTRIES, MAX_TABLE_ENTRIES]);
     expect(describeLayout(layout)).toMatchInlineSnapshot(`
-      "algorithm at 0x21000158, static base 0x210003d4, trap 0x21000000
-        helpers    0x21000000  340 bytes
-        algorithm  0x21000158  668 bytes
-        crc table  0x21000400  1024 bytes
-        stack      0x21000800  4160 bytes
-        buffer 0   0x21001c00  73728 bytes
-        buffer 1   0x21013c00  73728 bytes"
+      "algorithm at 0x21000190, static base 0x2100040c, trap 0x21000000
+        helpers    0x21000000  396 bytes
+        algorithm  0x21000190  668 bytes
+        vectors    0x21000800  128 bytes
+        crc table  0x21000880  1024 bytes
+        stack      0x21000c80  4160 bytes
+        buffer 0   0x21002000  73728 bytes
+        buffer 1   0x21014000  73728 bytes"
     `);
   });
 
@@ -243,7 +246,7 @@ describe('fixed-address algorithms', () => {
     expect(layout.algorithm).toBe(0x10000000);
     expect(layout.staticBase).toBe(0x10000040);
     expect(layout.helpers).toBe(0x20000000);
-    expect(layout.crcTable).toBe(0x20000400); // nothing of the algorithm in the region: data right after the helpers' page
+    expect(layout.vectorTable).toBe(0x20000400); // nothing of the algorithm in the region: data right after the helpers' page
     expect(layout.used).toEqual([
       { start: 0x20000000, end: layout.buffers[1]!.address + layout.buffers[1]!.size },
       { start: 0x10000000, end: 0x10000900 },
@@ -256,7 +259,7 @@ describe('fixed-address algorithms', () => {
     checkInvariants(layout, algo);
     expect(layout.algorithm).toBe(0x20000000);
     expect(layout.helpers).toBe(0x200008f8);
-    expect(layout.crcTable).toBe(0x20000c00);
+    expect(layout.vectorTable).toBe(0x20000c00);
     expect(layout.used[0]!.start).toBe(0x20000000);
   });
 
@@ -265,7 +268,7 @@ describe('fixed-address algorithms', () => {
     const layout = planRamLayout(algo, region);
     checkInvariants(layout, algo);
     expect(layout.helpers).toBe(0x20000000);
-    expect(layout.crcTable).toBe(0x20001400);
+    expect(layout.vectorTable).toBe(0x20001400);
   });
 
   it('starting below the region and reaching into it: loaded there, everything else after it', () => {
