@@ -198,6 +198,9 @@ addCommon(
   const signal = cancelOnSigint();
   if (options.dryRun) return printPlan(ctx, image, options, file);
   const preserve = options.preserve;
+  // Plan first, without the target: an image outside the flash is refused before anything is touched.
+  const readable = (options.memoryMapped ?? ctx.board?.memoryMapped ?? true) || ctx.algorithm.functions.Read !== undefined;
+  planProgram(image, ctx.algorithm, { readable, ...(preserve === undefined ? {} : { preserve }), chipErase: options.chipErase });
   ctx.out.info(`${basename(file)}: ${imageSize(image)} bytes at ${hex32(imageStart(image) ?? 0)}..${hex32((imageEnd(image) ?? 1) - 1)} → ${ctx.algorithm.name}`);
   const report = await withFlasher(options, ctx, signal, (f) =>
     f.program(image, {
