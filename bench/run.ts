@@ -6,7 +6,8 @@
  *
  * ```
  * node dist/bench/run.js [--sizes 4,32] [--latency-ms 1] [--latency-mib 1]
- *   [--unbatched-kib 64] [--repeats 3] [--windows 1,4,16,64] [--json] [--out FILE] [--smoke]
+ *   [--unbatched-kib 64] [--repeats 3] [--program-repeats 2] [--windows 1,4,16,64]
+ *   [--json] [--out FILE] [--smoke]
  * ```
  * @module
  */
@@ -31,7 +32,7 @@ import {
 import { computeFloor, type ComputeFloor } from './compute-floor.js';
 import { gdbConnectOnly, gdbRestore, gdbVersion } from './gdb-restore.js';
 import { startLatencyProxy } from './latency-proxy.js';
-import { FIXTURE_DIR, PROGRAM_CHILD } from './paths.js';
+import { FIXTURE_DIR, PROGRAM_CHILD, REPO_ROOT } from './paths.js';
 import type { Breakdown, ChildResult, ProgramRun } from './program-child.js';
 import { processCpuMs, startQemu, type BenchQemu } from './qemu.js';
 import { rawWrite } from './raw-writer.js';
@@ -53,6 +54,8 @@ export interface BenchOptions {
   unbatchedBytes: number;
   /** Repeats of the cheap measurements (best is kept). */
   repeats: number;
+  /** Program runs per size, each a new random image on flash that holds the previous one (best is kept). */
+  programRepeats: number;
   /** Packets in flight tried for the raw writer. */
   windows: number[];
 }
@@ -63,6 +66,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   latencyBytes: 1 * MiB,
   unbatchedBytes: 64 * 1024,
   repeats: 3,
+  programRepeats: 2,
   windows: [1, 4, 16, 64],
 };
 
@@ -72,12 +76,25 @@ export const SMOKE_OPTIONS: BenchOptions = {
   latencyBytes: 128 * 1024,
   unbatchedBytes: 8 * 1024,
   repeats: 1,
+  programRepeats: 1,
   windows: [1, 16],
 };
 
 /** Everything the benchmark measured (`--json`). Times in ms, rates in MB/s (10^6 bytes per second). */
 export interface BenchResult {
-  environment: { node: string; qemu: string; gdb: string; cpus: number; cpuModel: string; loadAverage: number[]; date: string; options: BenchOptions };
+  environment: {
+    node: string;
+    qemu: string;
+    gdb: string;
+    cpus: number;
+    cpuModel: string;
+    /** Load average at the start and at the end: a busy machine inflates every time. */
+    loadAverage: { start: number[]; end: number[] };
+    /** The commit measured, `+dirty` when lib/ had uncommitted changes. */
+    commit: string;
+    date: string;
+    options: BenchOptions;
+  };
   transferFloor: { bytes: number; ms: number; mbps: number; window: number; packets: number; chunk: number; qemuCpuMs: number; nodeCpuMs: number }[];
   windowSweep: { bytes: number; window: number; ms: number; mbps: number }[];
   computeFloor: (ComputeFloor & { mbps: number; qemuCpuMs: number })[];
@@ -157,6 +174,15 @@ async function best<T extends { ms: number }>(repeats: number, run: () => Promis
 
 function toolVersion(command: string, args: string[]): Promise<string> {
   return new Promise((resolve) => execFile(command, args, { encoding: 'utf8' }, (err, out) => resolve(err ? 'unknown' : (out.split('\n')[0]?.trim() ?? 'unknown'))));
+}
+
+/** The commit under test, with `+dirty` when lib/ differs from it. */
+async function gitCommit(): Promise<string> {
+  const head = await toolVersion('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']);
+  const dirty = await new Promise<boolean>((resolve) =>
+    execFile('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', 'lib'], { encoding: 'utf8' }, (err, out) => resolve(!err && out.trim() !== '')),
+  );
+  return `${head}${dirty ? '+dirty' : ''}`;
 }
 
 /** Reads back a few slices of what a writer put in RAM: a benchmark of a broken writer proves nothing. */
@@ -249,7 +275,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       gdb: (await gdbVersion()) ?? 'missing',
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',
-      loadAverage: [],
+      loadAverage: { start: loadavg(), end: [] },
+      commit: await gitCommit(),
       date: new Date().toISOString(),
       options,
     };
@@ -379,7 +406,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         const isLargest = n === largest;
         log(`5 program ${sizeName(n)}${isLargest ? ' (own process: peak RSS), then 6 unchanged, 7 one page changed' : ', then 6 unchanged'}`);
         // The page changed lies mid-image, off a sector boundary.
-        const child = await runChild(qc, files.get(n)!, ['--rerun', ...(isLargest ? ['--change-page', String(Math.floor(n / 2) + 1000)] : [])]);
+        const extra = ['--rerun', ...(isLargest ? ['--change-page', String(Math.floor(n / 2) + 1000)] : [])];
+        let file = files.get(n)!;
+        let child = await runChild(qc, file, extra);
+        let peakRss = child.rss.afterProgram;
+        for (let r = 1; r < options.programRepeats; r++) {
+          file = join(work, `random-${n}-${r}.bin`);
+          writeFileSync(file, randomBytes(n));
+          const run = await runChild(qc, file, extra);
+          peakRss = Math.max(peakRss, run.rss.afterProgram);
+          if (run.first.report.durationMs < child.first.report.durationMs) child = run;
+        }
+        child.rss.afterProgram = peakRss; // the worst of the runs
         const first = child.first.report;
         const floorMs = transferFloor.find((f) => f.bytes === n)!.ms + computeRows.find((c) => c.bytes === n)!.totalMs;
         programRows.push({
@@ -407,7 +445,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           // image with one page changed, so this child's first program is itself a one-page change.
           if (first.chipErase) {
             log(`6, 7 again with chipErase 'never' (${sizeName(n)})`);
-            const never = await runChild(qc, files.get(n)!, ['--chip-erase', 'never', '--rerun']);
+            const never = await runChild(qc, file, ['--chip-erase', 'never', '--rerun']);
             onePageRows.push(onePageRow(n, 'never', never.first));
             unchangedRows.push(unchangedRow(n, 'never', never.rerun!, first.durationMs));
           }
@@ -530,7 +568,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       ratioAboveBaseline: (child.rss.afterProgram - child.rss.baseline) / largest,
     };
     const result: Omit<BenchResult, 'goals'> = {
-      environment: { ...environment, loadAverage: loadavg() },
+      environment: { ...environment, loadAverage: { start: environment.loadAverage.start, end: loadavg() } },
       transferFloor,
       windowSweep,
       computeFloor: computeRows,
@@ -600,7 +638,8 @@ const phaseText = (phases: Record<string, number>) =>
 export function formatResult(r: BenchResult): string {
   const e = r.environment;
   const out: string[] = [
-    `rspflash benchmark — ${e.date}, Node ${e.node}, ${e.qemu}, ${e.gdb}, ${e.cpus} x ${e.cpuModel}, load ${e.loadAverage.map(f2).join(' ')}`,
+    `rspflash benchmark — ${e.date}, commit ${e.commit}, Node ${e.node}, ${e.qemu}, ${e.gdb}, ${e.cpus} x ${e.cpuModel}`,
+    `load average at start ${e.loadAverage.start.map(f2).join(' ')}, at end ${e.loadAverage.end.map(f2).join(' ')} (above ${e.cpus} the machine was shared: times are inflated)`,
     'QEMU mps3-an547, NOR simulator at 0xC0000000 (4 KiB sectors, 256 B pages). MB/s = 10^6 bytes/s. Times in ms.',
   ];
   out.push(
@@ -771,6 +810,9 @@ export function parseArgs(argv: readonly string[]): { options: BenchOptions; jso
         break;
       case '--repeats':
         options.repeats = numbers(value(i++))[0]!;
+        break;
+      case '--program-repeats':
+        options.programRepeats = numbers(value(i++))[0]!;
         break;
       case '--windows':
         options.windows = numbers(value(i++));
