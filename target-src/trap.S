@@ -42,15 +42,3 @@ rsp_call:
     .word 0xC0DEC0DE
     .size rsp_call, . - rsp_call
 
-/*
- * rsp_fault: where every exception of rspflash's own vector table points
- * while an algorithm runs (NMI, HardFault, MemManage, BusFault, UsageFault,
- * SecureFault, ...). The runner breakpoints it, so a fault stops the core at
- * once instead of waiting out the call's timeout. A plain loop, no BKPT: a
- * BKPT in a fault handler escalates to lockup on a core without a debugger.
- */
-    .global rsp_fault
-    .type rsp_fault, %function
-rsp_fault:
-    b rsp_fault
-    .size rsp_fault, . - rsp_fault

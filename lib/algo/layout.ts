@@ -80,6 +80,8 @@ export interface RamLayout {
   readonly staticBase: number | undefined;
   /** rspflash's vector table, installed in VTOR while the algorithm runs (where the core has a VTOR). */
   readonly vectorTable: number;
+  /** The fault loop every entry of that table points at: the runner breakpoints it. */
+  readonly faultLoop: number;
   readonly crcTable: number;
   /** Lowest stack address; the canary word is here. */
   readonly stackBottom: number;
@@ -104,11 +106,15 @@ export const LAYOUT_PAGE = 1024;
 /** The CRC-32 table of the on-target CRC routine: 256 words. */
 export const CRC_TABLE_BYTES = 1024;
 /**
- * rspflash's own vector table (16 exception entries, all pointing at the
- * breakpointed fault loop), at the start of a 1 KiB page: VTOR needs at least
- * 128-byte alignment.
+ * rspflash's own vector block: 16 exception entries (64 bytes), all pointing
+ * at the breakpointed fault loop (`b .`) that follows them at offset
+ * {@link FAULT_LOOP_OFFSET}.
  */
 export const VECTOR_TABLE_BYTES = 128;
+/** Where the fault loop sits in the vector block. */
+export const FAULT_LOOP_OFFSET = 64;
+/** VTOR alignment: at least 128 bytes on every Cortex-M (more on cores with many interrupts; the runner checks by reading VTOR back). */
+const VECTOR_TABLE_ALIGN = 128;
 /** Most batch-table entries per buffer chosen by default (8 KiB of table). */
 export const MAX_TABLE_ENTRIES = 256;
 /** Fewest batch-table entries per buffer chosen by default (an nRF51 has 16 KiB of RAM in all). */
@@ -178,11 +184,13 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
   }
 
   // Data: our vector table, CRC table (guard band), stack, buffers.
-  const vectorTable = alignUp(codeEnd, LAYOUT_PAGE);
-  const crcTable = vectorTable + VECTOR_TABLE_BYTES;
+  // The vector table and its fault loop sit ABOVE the stack: an algorithm that overruns its stack
+  // writes downwards, through the CRC table (the guard band) into code, never into the fault path.
+  const crcTable = alignUp(codeEnd, LAYOUT_PAGE);
   const stackBottom = crcTable + CRC_TABLE_BYTES;
   const stackTop = stackBottom + stackSize;
-  const buffersStart = alignUp(stackTop, LAYOUT_PAGE);
+  const vectorTable = alignUp(stackTop, VECTOR_TABLE_ALIGN);
+  const buffersStart = alignUp(vectorTable + VECTOR_TABLE_BYTES, LAYOUT_PAGE);
   const available = regionEnd - buffersStart;
   const tableEntries =
     options.tableEntries === undefined
@@ -231,6 +239,7 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
     algorithmSize: blobSize,
     staticBase: algo.staticBaseOffset === undefined ? undefined : algorithm + algo.staticBaseOffset,
     vectorTable,
+    faultLoop: vectorTable + FAULT_LOOP_OFFSET,
     crcTable,
     stackBottom,
     stackTop,
@@ -257,9 +266,9 @@ export function describeLayout(layout: RamLayout): string {
   const rows: [string, number, number][] = [
     ['helpers', layout.helpers, TARGET_CODE.length],
     ['algorithm', layout.algorithm, layout.algorithmSize],
-    ['vectors', layout.vectorTable, VECTOR_TABLE_BYTES],
     ['crc table', layout.crcTable, CRC_TABLE_BYTES],
     ['stack', layout.stackBottom, layout.stackTop - layout.stackBottom],
+    ['vectors', layout.vectorTable, VECTOR_TABLE_BYTES],
     ...layout.buffers.map((b, i): [string, number, number] => [`buffer ${i}`, b.tableArea, b.tableEntries * ENTRY_SIZE + b.size]),
   ];
   rows.sort((a, b) => a[1] - b[1]);

@@ -37,6 +37,8 @@ const IPSR_MASK = 0x1ff;
 const CPUID = 0xe000ed00;
 /** Vector Table Offset Register. */
 const VTOR = 0xe000ed08;
+/** Thumb `b .`: the fault loop. */
+const THUMB_B_SELF = 0xe7fe;
 /** CPUID part number of the Cortex-M0, which has no VTOR. */
 const CORTEX_M0_PART = 0xc20;
 /** CFSR, HFSR, DFSR, MMFAR, BFAR: five words from here (ARMv7-M/ARMv8-M Mainline; absent on ARMv6-M). */
@@ -279,7 +281,7 @@ export class AlgorithmRunner {
       if (this.#faultHandler !== undefined && this.#faultHandlerOwned) await gdb.removeBreakpoint(this.#faultHandler, 'hw').catch(() => undefined);
       this.#faultHandler = undefined;
       this.#faultHandlerOwned = false;
-      await this.#catchFaultsAt(this.layout.helpers + TARGET_ENTRY.fault);
+      await this.#catchFaultsAt(this.layout.faultLoop);
     } else if (ownVectors) {
       this.#log(`VTOR did not take ${hex32(this.layout.vectorTable)} (read back ${hex32(clean.r4 ?? 0)}); faults go to the application's handler`);
     }
@@ -317,12 +319,19 @@ export class AlgorithmRunner {
     }
   }
 
-  /** 16 exception vectors: initial SP (unused), then rsp_fault | 1 for every exception. */
+  /**
+   * The vector block: 16 exception vectors (initial SP, unused; then the fault
+   * loop | 1 for every exception) and the fault loop itself, `b .` (0xE7FE).
+   * A plain loop, no BKPT: a BKPT in a fault handler escalates to lockup on a
+   * core without a debugger. It lives above the stack, out of reach of an
+   * algorithm that overruns its stack downwards.
+   */
   #vectorTableBytes(): Uint8Array {
     const out = new Uint8Array(VECTOR_TABLE_BYTES);
     const view = new DataView(out.buffer);
     view.setUint32(0, this.layout.stackTop, true);
-    for (let i = 1; i < 16; i++) view.setUint32(i * 4, (this.layout.helpers + TARGET_ENTRY.fault) | 1, true);
+    for (let i = 1; i < 16; i++) view.setUint32(i * 4, this.layout.faultLoop | 1, true);
+    view.setUint16(this.layout.faultLoop - this.layout.vectorTable, THUMB_B_SELF, true);
     return out;
   }
 

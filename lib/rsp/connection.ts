@@ -221,21 +221,21 @@ export class RspConnection extends EventEmitter {
    * first reply for which `isError` is true and returns the replies so far
    * (requests already in flight are still drained).
    *
-   * The window applies in no-ack mode only. With acknowledgements a `-` does
-   * not say which packet of a window it meant, and a damaged reply cannot be
-   * asked for again: QEMU answers `-` by re-sending its *last* reply, which is
-   * another request's by then. In ack mode one packet is in flight at a time,
-   * where `-` works both ways.
-   *
-   * In no-ack mode a reply with a bad checksum (framing intact) makes its
-   * request go out again, behind those in flight, instead of failing.
+   * Damage is repaired by sending a request again, which is why only
+   * idempotent requests may be pipelined. Servers ack and answer packets in
+   * the order they read them, so in ack mode a `-` is for the oldest unacked
+   * packet; a damaged reply is taken with `+` (a `-` would make QEMU repeat its
+   * *last* reply, another request's by then). In no-ack mode a reply with a
+   * bad checksum (framing intact) sends its request again. Either way the
+   * request goes out behind those in flight, and its reply, which now comes
+   * after theirs, is still matched to it.
    */
   pipeline(
     payloads: Iterable<Uint8Array>,
     window: number,
     options: { timeoutMs?: number; label?: string; isError?: (reply: Uint8Array) => boolean } = {},
   ): Promise<Uint8Array[]> {
-    return this.#queue.add(() => this.#pipeline(payloads, this.#noAck ? Math.max(1, window) : 1, options));
+    return this.#queue.add(() => this.#pipeline(payloads, Math.max(1, window), options));
   }
 
   /**
@@ -349,6 +349,22 @@ export class RspConnection extends EventEmitter {
     });
   }
 
+  /** Sends a retryable request again, moving it behind those in flight (their replies come first). */
+  #resendLater(waiter: Waiter, why: string): void {
+    if (waiter.retransmits >= MAX_RETRANSMITS) {
+      this.#fail(new ProtocolError(`'${waiter.label}' failed ${MAX_RETRANSMITS + 1} times (${why})`));
+      return;
+    }
+    const at = this.#waiters.indexOf(waiter);
+    if (at >= 0) this.#waiters.splice(at, 1);
+    waiter.retransmits++;
+    waiter.acked = this.#noAck;
+    this.stats.retransmits++;
+    this.#log(`-> (sent again after ${why}) ${waiter.label}`);
+    this.#waiters.push(waiter);
+    this.#write(waiter.frame);
+  }
+
   #write(bytes: Uint8Array): void {
     this.stats.bytesSent += bytes.length;
     this.#stream.write(bytes);
@@ -382,8 +398,14 @@ export class RspConnection extends EventEmitter {
         const waiter = unacked[0];
         if (!waiter) return; // a stray '-' (e.g. for our '+'): nothing to resend
         if (unacked.length > 1) {
-          // With several packets in flight a '-' does not say which one was damaged.
-          this.#fail(new ProtocolError(`The GDB server rejected a packet ('-') while ${unacked.length} were in flight`));
+          // Several in flight: the server acks in the order it reads, so the '-' is for the oldest unacked
+          // packet, and it has gone on to serve the later ones. Idempotent requests (pipelined memory writes
+          // to distinct addresses) are simply sent again; their reply now comes after the later ones'.
+          if (!unacked.every((w) => w.retryable)) {
+            this.#fail(new ProtocolError(`The GDB server rejected a packet ('-') while ${unacked.length} were in flight`));
+            return;
+          }
+          this.#resendLater(waiter, "'-'");
           return;
         }
         if (waiter.retransmits >= MAX_RETRANSMITS) {
@@ -415,6 +437,15 @@ export class RspConnection extends EventEmitter {
   #onPacket(raw: Uint8Array, checksumOk: boolean): void {
     this.stats.packetsReceived++;
     if (!checksumOk) {
+      const head = this.#waiters[0];
+      if (!this.#noAck && head?.retryable && this.#waiters.length > 1) {
+        // Ack mode with a window in flight: a '-' would make the server repeat its *last* reply, which may
+        // belong to a later packet. Take the damaged packet ('+') and send the idempotent request again.
+        this.#write(ACK);
+        this.#waiters.shift();
+        this.#resendLater(head, 'a damaged reply');
+        return;
+      }
       if (!this.#noAck) {
         this.#log(`<- bad checksum, asking for a resend: ${showPayload(raw, 64)}`);
         this.#write(NACK);

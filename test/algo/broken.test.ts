@@ -12,7 +12,6 @@ import { GdbClient } from '../../lib/gdb/client.js';
 import { loadAlgorithm } from '../../lib/algo/load.js';
 import { AlgorithmRunner, type RunnerOptions } from '../../lib/algo/runner.js';
 import { HELPER_STACK } from '../../lib/algo/layout.js';
-import { TARGET_ENTRY } from '../../lib/algo/target-code.js';
 import { FNC_ERASE, type FlashAlgorithm } from '../../lib/algo/algorithm.js';
 import { BOARDS } from '../../lib/boards.js';
 import {
@@ -71,7 +70,7 @@ describe('a routine that faults', () => {
     expect(await runner.call('Init', [FLASH, 0, FNC_ERASE])).toBe(0);
     const err = await rejection(runner.call('EraseSector', [FLASH], NEVER_MS));
     expect(err).toBeInstanceOf(AlgorithmFaultError);
-    expect((await gdb.readRegisters(['pc'])).pc).toBe(runner.layout.helpers + TARGET_ENTRY.fault);
+    expect((await gdb.readRegisters(['pc'])).pc).toBe(runner.layout.faultLoop);
     await runner.close();
     expect(Buffer.compare(Buffer.from(await gdb.readMemory(0, 0x2000)), Buffer.from(before))).toBe(0);
   });
@@ -95,12 +94,12 @@ describe('a routine that faults', () => {
     expect(fault.message).toBe(
       `EraseSector(0xc0003000) faulted at PC ${pc} (EraseSector+0x${(fault.pc! - runner.layout.algorithm - start).toString(16)}): ` +
         'HardFault (CFSR 0x00008200: precise data bus error, bus fault address 0xf0000000; HFSR 0x40000000); ' +
-        `the core stopped at PC 0x${(runner.layout.helpers + TARGET_ENTRY.fault).toString(16).padStart(8, '0')}, HardFault, LR 0xfffffff9`,
+        `the core stopped at PC 0x${(runner.layout.faultLoop).toString(16).padStart(8, '0')}, HardFault, LR 0xfffffff9`,
     );
     expect(fault.hint).toMatch(/crashed/);
     // The core is halted in rspflash's own fault loop (its vector table was in VTOR), not the boot image's handler; the link works.
     expect(gdb.state).toBe('halted');
-    expect((await gdb.readRegisters(['pc'])).pc).toBe(runner.layout.helpers + TARGET_ENTRY.fault);
+    expect((await gdb.readRegisters(['pc'])).pc).toBe(runner.layout.faultLoop);
     await runner.close();
   });
 

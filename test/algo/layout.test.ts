@@ -55,20 +55,23 @@ function checkInvariants(layout: RamLayout, algo: FlashAlgorithm): void {
   const helpersEnd = layout.helpers + TARGET_CODE.length;
   const algoEnd = layout.algorithm + algo.blob.length;
   // Code on pages below the data.
-  expect(layout.vectorTable % LAYOUT_PAGE).toBe(0);
-  expect(layout.crcTable).toBe(layout.vectorTable + VECTOR_TABLE_BYTES);
-  expect(page(helpersEnd - 1)).toBeLessThan(page(layout.vectorTable));
+  expect(layout.crcTable % LAYOUT_PAGE).toBe(0);
+  expect(page(helpersEnd - 1)).toBeLessThan(page(layout.crcTable));
   const algoInRegion = algo.loadAddress === undefined || (layout.algorithm < regionEnd && algoEnd > region.start);
-  if (algoInRegion) expect(page(algoEnd - 1)).toBeLessThan(page(layout.vectorTable));
+  if (algoInRegion) expect(page(algoEnd - 1)).toBeLessThan(page(layout.crcTable));
   // Helpers and algorithm do not overlap.
   expect(helpersEnd <= layout.algorithm || algoEnd <= layout.helpers).toBe(true);
   expect(layout.trap).toBe(layout.helpers + TARGET_ENTRY.trap);
   expect(layout.helpers % 4).toBe(0);
-  // Our vector table, the CRC table, then the stack right above it (the table is the guard band), then the buffers.
+  // CRC table, then the stack right above it (the table is the guard band), then the buffers.
   expect(layout.stackBottom).toBe(layout.crcTable + CRC_TABLE_BYTES);
   expect(layout.stackTop % 8).toBe(0);
   expect(layout.stackTop - layout.stackBottom).toBeGreaterThanOrEqual(HELPER_STACK);
-  let previousEnd = layout.stackTop;
+  // Our vector block above the stack, out of reach of a stack overrun, 128-byte aligned, its fault loop inside it.
+  expect(layout.vectorTable).toBeGreaterThanOrEqual(layout.stackTop);
+  expect(layout.vectorTable % 128).toBe(0);
+  expect(layout.faultLoop).toBe(layout.vectorTable + 64);
+  let previousEnd = layout.vectorTable + VECTOR_TABLE_BYTES;
   for (const b of layout.buffers) {
     expect(b.tableArea).toBeGreaterThanOrEqual(previousEnd);
     expect(b.tableArea + b.tableEntries * ENTRY_SIZE).toBe(b.address); // the table ends where the data starts
@@ -84,7 +87,7 @@ function checkInvariants(layout: RamLayout, algo: FlashAlgorithm): void {
   const covered = (start: number, end: number) => layout.used.some((u) => u.start <= start && end <= u.end);
   expect(covered(layout.helpers, helpersEnd)).toBe(true);
   expect(covered(layout.algorithm, algoEnd)).toBe(true);
-  expect(covered(layout.vectorTable, previousEnd)).toBe(true);
+  expect(covered(layout.crcTable, previousEnd)).toBe(true);
   expect(layout.used[0]!.end).toBe(previousEnd);
   if (algoInRegion) expect(layout.used).toHaveLength(1);
   if (layout.staticBase !== undefined) expect(layout.staticBase).toBe(layout.algorithm + algo.staticBaseOffset!);
@@ -115,17 +118,17 @@ describe('planRamLayout', () => {
     expect(layout.helpers).toBe(0x21000000);
     expect(layout.algorithm).toBe(0x21000000 + Math.ceil(TARGET_CODE.length / 8) * 8);
     expect(layout.staticBase).toBe(layout.algorithm + norSim.staticBaseOffset!);
-    expect(layout.vectorTable).toBe(0x21000800);
+    expect(layout.crcTable).toBe(0x21000800);
     expect(layout.stackTop - layout.stackBottom).toBe(DEFAULT_STACK + HELPER_STACK);
     expect(layout.buffers.map((b) => b.size)).toEqual([DEFAULT_MAX_BUFFER, DEFAULT_MAX_BUFFER]);
     expect(layout.buffers.map((b) => b.tableEntries)).toEqual([MAX_TABLE_ENTRIES, MAX_TABLE_ENTRIES]);
     expect(describeLayout(layout)).toMatchInlineSnapshot(`
-      "algorithm at 0x21000190, static base 0x2100040c, trap 0x21000000
-        helpers    0x21000000  396 bytes
-        algorithm  0x21000190  668 bytes
-        vectors    0x21000800  128 bytes
-        crc table  0x21000880  1024 bytes
-        stack      0x21000c80  4160 bytes
+      "algorithm at 0x21000188, static base 0x21000404, trap 0x21000000
+        helpers    0x21000000  392 bytes
+        algorithm  0x21000188  668 bytes
+        crc table  0x21000800  1024 bytes
+        stack      0x21000c00  4160 bytes
+        vectors    0x21001c80  128 bytes
         buffer 0   0x21002000  73728 bytes
         buffer 1   0x21014000  73728 bytes"
     `);
@@ -246,7 +249,7 @@ describe('fixed-address algorithms', () => {
     expect(layout.algorithm).toBe(0x10000000);
     expect(layout.staticBase).toBe(0x10000040);
     expect(layout.helpers).toBe(0x20000000);
-    expect(layout.vectorTable).toBe(0x20000400); // nothing of the algorithm in the region: data right after the helpers' page
+    expect(layout.crcTable).toBe(0x20000400); // nothing of the algorithm in the region: data right after the helpers' page
     expect(layout.used).toEqual([
       { start: 0x20000000, end: layout.buffers[1]!.address + layout.buffers[1]!.size },
       { start: 0x10000000, end: 0x10000900 },
@@ -259,7 +262,7 @@ describe('fixed-address algorithms', () => {
     checkInvariants(layout, algo);
     expect(layout.algorithm).toBe(0x20000000);
     expect(layout.helpers).toBe(0x200008f8);
-    expect(layout.vectorTable).toBe(0x20000c00);
+    expect(layout.crcTable).toBe(0x20000c00);
     expect(layout.used[0]!.start).toBe(0x20000000);
   });
 
@@ -268,7 +271,7 @@ describe('fixed-address algorithms', () => {
     const layout = planRamLayout(algo, region);
     checkInvariants(layout, algo);
     expect(layout.helpers).toBe(0x20000000);
-    expect(layout.vectorTable).toBe(0x20001400);
+    expect(layout.crcTable).toBe(0x20001400);
   });
 
   it('starting below the region and reaching into it: loaded there, everything else after it', () => {
