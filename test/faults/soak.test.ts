@@ -72,12 +72,12 @@ function randomSegments(rng: () => number, model: Uint8Array, partial: boolean):
 
 function nextJob(rng: () => number, model: Uint8Array, cycle: number): Job {
   const r = rng();
-  const kind = r < 0.45 ? 'random image' : r < 0.85 ? 'partial update' : r < 0.93 ? 'random image, preserve: false' : 'random image, verify: crc';
+  const kind = r < 0.45 ? 'random image' : r < 0.85 ? 'partial update' : r < 0.93 ? 'random image (preserve off)' : 'random image (verify crc)';
   const segments = randomSegments(rng, model, kind === 'partial update');
   const image = createImage(segments.map((s) => ({ ...s, source: `soak cycle ${cycle}` })));
   const options: ProgramOptions = {};
-  if (kind.endsWith('preserve: false')) options.preserve = false;
-  if (kind.endsWith('verify: crc')) options.verify = 'crc';
+  if (kind.endsWith('(preserve off)')) options.preserve = false;
+  if (kind.endsWith('(verify crc)')) options.verify = 'crc';
   return { kind, image, options };
 }
 
@@ -165,7 +165,7 @@ describe('soak', () => {
     outcomes.add({
       group: 'Soak',
       fault: `${CYCLES} cycles (${[...kinds].map(([k, n]) => `${n}× ${k}`).join(', ')}), a fresh connection each, 256 KiB region, seed ${SEED}`,
-      outcome: `0 mismatches (${CYCLES} own read-backs, ${gdbReads} gdb-multiarch read-backs); ${skipped} sectors skipped as unchanged, each as the model predicted; no handle growth, heap +${(heapGrowth / (1 << 20)).toFixed(1)} MiB`,
+      outcome: `0 mismatches (${CYCLES} own read-backs, ${gdbReads} gdb-multiarch read-backs); ${skipped} sectors skipped as unchanged, each as the model predicted; no handle growth, heap ${heapGrowth >= 0 ? '+' : '−'}${Math.abs(heapGrowth / (1 << 20)).toFixed(1)} MiB`,
       code: '—',
       timeMs: Math.round(elapsed),
       content: 'equals the model',
