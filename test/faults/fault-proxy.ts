@@ -17,6 +17,10 @@
  * | `console` | `count` `O` packets are sent before the reply     | (ignored)                                    |
  * | `garbage` | bytes that are no packet are sent before it       | (ignored: bytes would stop a running QEMU)   |
  * | `rewrite` | the payload is replaced, with a correct checksum  | same                                         |
+ * | `inject`  | (ignored)                                         | forwarded, then the proxy sends `payload` to |
+ * |           |                                                   | the server itself (e.g. `qRcmd,…` for a      |
+ * |           |                                                   | reset while the core runs) and swallows its  |
+ * |           |                                                   | ack and reply                                |
  *
  * QEMU facts the relay respects (see /work/shared/FACTS.md): any byte sent to
  * QEMU while the core runs stops it, so the client's acknowledgements of
@@ -45,7 +49,8 @@ export type FaultAction =
   | { kind: 'error'; reply?: string }
   | { kind: 'console'; count?: number; text?: string }
   | { kind: 'garbage'; length?: number }
-  | { kind: 'rewrite'; payload: (text: string) => string };
+  | { kind: 'rewrite'; payload: (text: string) => string }
+  | { kind: 'inject'; payload: string; afterMs?: number };
 
 /** Kinds of {@link FaultAction}. */
 export type FaultKind = FaultAction['kind'];
@@ -221,6 +226,8 @@ class Link {
   readonly #awaiting: string[] = [];
   /** The request the last reply answered (QEMU answers it again after a '-'). */
   #lastAnswered = '';
+  /** After an `inject`: the server's ack and reply to the proxy's own packet are still to come (and dropped). */
+  #injected = { ack: false, reply: false };
   #running = false;
   closed = false;
 
@@ -289,6 +296,10 @@ class Link {
       case 'nack': {
         const byte = event.kind === 'ack' ? 0x2b : 0x2d;
         if (event.kind === 'nack') this.#proxy.stats[dir].nacks++;
+        if (dir === 'toClient' && event.kind === 'ack' && this.#injected.ack) {
+          this.#injected.ack = false; // the server's '+' for the injected packet
+          return;
+        }
         if (dir === 'toServer') {
           const owner = this.#ackOwners.shift();
           if (owner === 'proxy') return; // the ack of a packet QEMU never sent
@@ -319,6 +330,11 @@ class Link {
 
   #onPacket(dir: Direction, payload: Uint8Array, checksumOk: boolean): void {
     const text = latin1(payload);
+    if (dir === 'toClient' && this.#injected.reply && checksumOk && !STOP_REPLY.test(text)) {
+      // The reply to the injected packet (and any console output before it) never reaches the client.
+      if (!/^O[0-9a-fA-F]+$/.test(text)) this.#injected.reply = false;
+      return;
+    }
     let answering: string | undefined;
     if (dir === 'toClient' && !/^O[0-9a-fA-F]+$/.test(text) && this.#awaiting.length > 0) {
       answering = this.#awaiting.shift()!;
@@ -410,6 +426,21 @@ class Link {
         }
         this.#account(dir, text);
         forward(framed);
+        return;
+      }
+      case 'inject': {
+        this.#account(dir, text);
+        forward(framed);
+        if (dir !== 'toServer') return;
+        // Shortly after the request, so it lands while the core runs (when the request was a 'c'):
+        // in the same read as the 'c', QEMU would stop the core before it ran at all.
+        // QEMU takes the first byte it gets while the core runs as "stop" and drops it: a '+' goes
+        // first (an ack of nothing if the core had stopped already), then the packet.
+        this.#injected = { ack: true, reply: true };
+        this.#out.toServer.delay(action.afterMs ?? 1);
+        this.#out.toServer.write(Uint8Array.of(0x2b));
+        this.#out.toServer.write(frame(fromLatin1(action.payload)));
+        this.#proxy.stats.toServer.requests.push(`(proxy) ${action.payload.slice(0, 40)}`);
         return;
       }
       case 'rewrite': {

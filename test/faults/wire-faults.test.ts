@@ -270,6 +270,22 @@ const failing: Failing[] = [
     codes: ['RSPFLASH_CONNECTION_CLOSED'],
   },
   {
+    fault: "the board reset (QEMU 'monitor system_reset') while a program run executes",
+    faults: () => ({
+      rules: [
+        {
+          direction: 'toServer',
+          match: /^c$/,
+          nth: nthIn(map, 'program', /^c$/, 4),
+          action: { kind: 'inject', payload: 'qRcmd,' + Buffer.from('system_reset').toString('hex'), afterMs: 1 },
+        },
+      ],
+    }),
+    // The core stops at the reset vector instead of the return trap.
+    codes: ['RSPFLASH_ALGO_FAULT', 'RSPFLASH_ALGO_TIMEOUT'],
+    names: /Programming 0xc[0-9a-f]{7}\.\.0xc[0-9a-f]{7} failed: .*(stopped at PC 0x000000c0|did not return)/,
+  },
+  {
     fault: 'no reply to a memory read while comparing',
     faults: () => ({ rules: [{ direction: 'toServer', match: /^m/, nth: nthIn(map, 'compare', /^m/, 1), action: { kind: 'stall' } }] }),
     codes: ['RSPFLASH_RSP_TIMEOUT'],
