@@ -26,7 +26,8 @@
  * @module
  */
 import { FormatError, UsageError, hex32 } from '../errors.js';
-import { createImage, imageSize, type Image, type SourcedSegment } from './image.js';
+import { createImage, imageSize, type Image } from './image.js';
+import { AsciiWriter, NEWLINE, RecordLines, RunCollector, decodeHexBytes, describeChar, findNonHexDigit, hex2, readHexByte } from './records.js';
 
 /** Record types, named as in the Intel specification. */
 const RECORD_DATA = 0x00;
@@ -45,7 +46,6 @@ const ADDRESS_SPACE_END = 0x1_0000_0000;
 const DEFAULT_RECORD_SIZE = 16;
 
 const COLON = 0x3a;
-const BYTE_ORDER_MARK = 0xfeff;
 
 /** What an Intel HEX file holds: the data, and the start address if the file gives one. */
 export interface IntelHexFile {
@@ -92,47 +92,33 @@ export function parseIntelHex(text: string, source: string): IntelHexFile {
   let entry: number | undefined;
   let entryLine = 0;
   let eofLine = 0;
-  let line = 0;
-  let pos = text.charCodeAt(0) === BYTE_ORDER_MARK ? 1 : 0;
+  const lines = new RecordLines(text);
   const fail = (message: string): never => {
-    throw new FormatError(`${source} line ${line}: ${message}`, source, line);
+    throw new FormatError(`${source} line ${lines.line}: ${message}`, source, lines.line);
   };
   const needLength = (name: string, count: number, n: number): void => {
     if (count !== n) fail(`${name} record needs ${n} data bytes, has ${count}`);
   };
 
-  while (pos < text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
-    line++;
-    const start = pos;
-    pos = end + 1;
-    while (end > start && isWhitespace(text.charCodeAt(end - 1))) end--;
-    if (end === start) continue;
-
+  while (lines.next()) {
+    const { start, end, line } = lines;
     if (eofLine !== 0) fail(`record after the end-of-file record of line ${eofLine}`);
     if (text.charCodeAt(start) !== COLON) fail(`expected ':' at the start of a record, found ${describeChar(text, start)}`);
 
     const digits = end - start - 1;
-    for (let i = start + 1; i < end; i++) {
-      if (hexValue(text.charCodeAt(i)) < 0) fail(`bad hex digit ${describeChar(text, i)} at column ${i - start + 1}`);
-    }
+    const bad = findNonHexDigit(text, start + 1, end);
+    if (bad >= 0) fail(`bad hex digit ${describeChar(text, bad)} at column ${bad - start + 1}`);
     if (digits % 2 !== 0) fail(`odd number of hex digits (${digits})`);
     if (digits < 2 * RECORD_OVERHEAD) {
       fail(`record is truncated: ${digits} hex digits after ':', a record needs at least ${2 * RECORD_OVERHEAD}`);
     }
-    const count = readByte(text, start + 1);
+    const count = readHexByte(text, start + 1);
     const expected = 2 * (count + RECORD_OVERHEAD);
     if (digits < expected) fail(`record is truncated: byte count 0x${hex2(count)} needs ${expected} hex digits after ':', found ${digits}`);
     if (digits > expected) fail(`record is longer than its byte count 0x${hex2(count)} says: ${digits} hex digits after ':', expected ${expected}`);
 
-    let sum = 0;
     const length = count + RECORD_OVERHEAD;
-    for (let i = 0; i < length; i++) {
-      const value = readByte(text, start + 1 + 2 * i);
-      record[i] = value;
-      sum += value;
-    }
+    const sum = decodeHexBytes(text, start + 1, record, length);
     if ((sum & 0xff) !== 0) {
       const stated = record[length - 1]!;
       fail(`checksum mismatch: record says 0x${hex2(stated)}, its bytes need 0x${hex2((stated - sum) & 0xff)}`);
@@ -192,7 +178,7 @@ export function parseIntelHex(text: string, source: string): IntelHexFile {
   }
 
   if (eofLine === 0) {
-    const at = Math.max(line, 1);
+    const at = Math.max(lines.line, 1);
     throw new FormatError(`${source} line ${at}: missing end-of-file record (:00000001FF); is the file truncated?`, source, at);
   }
   const image = createImage(runs.finish());
@@ -269,10 +255,6 @@ export function imageToIntelHex(image: Image, options: IntelHexWriteOptions = {}
 
 // ---------------------------------------------------------------------------
 
-function hex2(value: number): string {
-  return (value & 0xff).toString(16).toUpperCase().padStart(2, '0');
-}
-
 function writeRecord(out: AsciiWriter, type: number, offset: number, data: Uint8Array): void {
   out.reserve(2 * (data.length + RECORD_OVERHEAD) + 2);
   out.char(COLON);
@@ -294,118 +276,6 @@ function isAddress(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value < ADDRESS_SPACE_END;
 }
 
-function isWhitespace(code: number): boolean {
-  return code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0b || code === 0x0c;
-}
-
-/** Value of one hex digit, or -1. */
-function hexValue(code: number): number {
-  if (code >= 0x30 && code <= 0x39) return code - 0x30;
-  if (code >= 0x41 && code <= 0x46) return code - 0x37;
-  if (code >= 0x61 && code <= 0x66) return code - 0x57;
-  return -1;
-}
-
-/** Two hex digits at `index`, already validated. */
-function readByte(text: string, index: number): number {
-  return (hexValue(text.charCodeAt(index)) << 4) | hexValue(text.charCodeAt(index + 1));
-}
-
 function readUint32(bytes: Uint8Array): number {
   return ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
-}
-
-/** A character quoted for an error message, control characters escaped. */
-function describeChar(text: string, index: number): string {
-  return JSON.stringify(String.fromCodePoint(text.codePointAt(index) ?? 0)).replace(/^"|"$/g, "'");
-}
-
-/**
- * Gathers data records into contiguous runs inside one preallocated pool, so
- * a large file costs one copy per byte and one segment per run, not one per
- * record. (The same helper lives in srec.ts; the file list of this change
- * allowed no shared module.)
- */
-class RunCollector {
-  private readonly pool: Uint8Array;
-  private used = 0;
-  private runStart = 0;
-  private runAddress = -1;
-  private firstLine = 0;
-  private lastLine = 0;
-  private readonly pieces: SourcedSegment[] = [];
-
-  /** `capacity` must bound the total data bytes: half the text length does, as each byte takes two digits. */
-  constructor(capacity: number, private readonly source: string) {
-    this.pool = new Uint8Array(capacity);
-  }
-
-  add(address: number, data: Uint8Array, line: number): void {
-    if (this.runAddress < 0 || address !== this.runAddress + (this.used - this.runStart)) {
-      this.flush();
-      this.runAddress = address;
-      this.runStart = this.used;
-      this.firstLine = line;
-    }
-    this.pool.set(data, this.used);
-    this.used += data.length;
-    this.lastLine = line;
-  }
-
-  finish(): SourcedSegment[] {
-    this.flush();
-    return this.pieces;
-  }
-
-  private flush(): void {
-    if (this.runAddress < 0 || this.used === this.runStart) return;
-    const lines = this.firstLine === this.lastLine ? `line ${this.firstLine}` : `lines ${this.firstLine}–${this.lastLine}`;
-    this.pieces.push({
-      address: this.runAddress,
-      data: this.pool.slice(this.runStart, this.used),
-      source: `${this.source} ${lines}`,
-    });
-    this.runAddress = -1;
-  }
-}
-
-/** Upper-case hex digits as character codes. */
-const HEX_DIGITS = new TextEncoder().encode('0123456789ABCDEF');
-const NEWLINE = 0x0a;
-
-/**
- * Builds ASCII output in one growing byte buffer: linear in the output size
- * and light on the garbage collector, where a string per record joined at
- * the end is not, for images of tens of MiB.
- */
-class AsciiWriter {
-  private buffer: Uint8Array;
-  private length = 0;
-
-  constructor(estimate: number) {
-    this.buffer = new Uint8Array(Math.max(estimate, 64));
-  }
-
-  /** Makes room for `n` more characters. */
-  reserve(n: number): void {
-    if (this.length + n <= this.buffer.length) return;
-    const bigger = new Uint8Array(Math.max(this.buffer.length * 2, this.length + n));
-    bigger.set(this.buffer.subarray(0, this.length));
-    this.buffer = bigger;
-  }
-
-  /** Appends one character code; room must have been reserved. */
-  char(code: number): void {
-    this.buffer[this.length++] = code;
-  }
-
-  /** Appends a byte as two hex digits; room must have been reserved. */
-  byte(value: number): void {
-    this.buffer[this.length++] = HEX_DIGITS[(value >>> 4) & 0xf]!;
-    this.buffer[this.length++] = HEX_DIGITS[value & 0xf]!;
-  }
-
-  toString(): string {
-    return new TextDecoder().decode(this.buffer.subarray(0, this.length));
-  }
 }

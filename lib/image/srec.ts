@@ -20,7 +20,8 @@
  * @module
  */
 import { FormatError, UsageError, hex32 } from '../errors.js';
-import { createImage, imageEnd, imageSize, type Image, type SourcedSegment } from './image.js';
+import { createImage, imageEnd, imageSize, type Image } from './image.js';
+import { AsciiWriter, NEWLINE, RecordLines, RunCollector, decodeHexBytes, describeChar, findNonHexDigit, hex2, readHexByte } from './records.js';
 
 /** Bytes of the address field for each record type; `undefined` for S4, which is reserved. */
 const ADDRESS_SIZE: readonly (number | undefined)[] = [2, 2, 3, 4, undefined, 2, 3, 4, 3, 2];
@@ -37,7 +38,6 @@ const DEFAULT_RECORD_SIZE = 16;
 
 const LETTER_S = 0x53;
 const DIGIT_0 = 0x30;
-const BYTE_ORDER_MARK = 0xfeff;
 
 /** Width of an S-record address field in bytes: 2 (S1/S9), 3 (S2/S8) or 4 (S3/S7). */
 export type SrecAddressSize = 2 | 3 | 4;
@@ -93,21 +93,13 @@ export function parseSrec(text: string, source: string): SrecFile {
   let entry = 0;
   let dataRecords = 0;
   let endLine = 0;
-  let line = 0;
-  let pos = text.charCodeAt(0) === BYTE_ORDER_MARK ? 1 : 0;
+  const lines = new RecordLines(text);
   const fail = (message: string): never => {
-    throw new FormatError(`${source} line ${line}: ${message}`, source, line);
+    throw new FormatError(`${source} line ${lines.line}: ${message}`, source, lines.line);
   };
 
-  while (pos < text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
-    line++;
-    const start = pos;
-    pos = end + 1;
-    while (end > start && isWhitespace(text.charCodeAt(end - 1))) end--;
-    if (end === start) continue;
-
+  while (lines.next()) {
+    const { start, end, line } = lines;
     if (endLine !== 0) fail(`record after the termination record of line ${endLine}`);
     if (text.charCodeAt(start) !== LETTER_S) fail(`expected 'S' at the start of a record, found ${describeChar(text, start)}`);
     if (end - start < 2) fail('record is truncated: no record type after \'S\'');
@@ -117,23 +109,17 @@ export function parseSrec(text: string, source: string): SrecFile {
     const size = addressSize!;
 
     const digits = end - start - 2;
-    for (let i = start + 2; i < end; i++) {
-      if (hexValue(text.charCodeAt(i)) < 0) fail(`bad hex digit ${describeChar(text, i)} at column ${i - start + 1}`);
-    }
+    const bad = findNonHexDigit(text, start + 2, end);
+    if (bad >= 0) fail(`bad hex digit ${describeChar(text, bad)} at column ${bad - start + 1}`);
     if (digits % 2 !== 0) fail(`odd number of hex digits (${digits})`);
     if (digits < 2) fail('record is truncated: no byte count');
-    const count = readByte(text, start + 2);
+    const count = readHexByte(text, start + 2);
     const expected = 2 * (count + 1);
     if (digits < expected) fail(`record is truncated: byte count 0x${hex2(count)} needs ${expected} hex digits after 'S${type}', found ${digits}`);
     if (digits > expected) fail(`record is longer than its byte count 0x${hex2(count)} says: ${digits} hex digits after 'S${type}', expected ${expected}`);
     if (count < size + CHECKSUM_SIZE) fail(`byte count 0x${hex2(count)} is too small for the address and checksum of an S${type} record (${size + CHECKSUM_SIZE})`);
 
-    let sum = 0;
-    for (let i = 0; i <= count; i++) {
-      const value = readByte(text, start + 2 + 2 * i);
-      record[i] = value;
-      sum += value;
-    }
+    const sum = decodeHexBytes(text, start + 2, record, count + 1);
     if ((sum & 0xff) !== 0xff) {
       const stated = record[count]!;
       fail(`checksum mismatch: record says 0x${hex2(stated)}, its bytes need 0x${hex2(~(sum - stated))}`);
@@ -168,7 +154,7 @@ export function parseSrec(text: string, source: string): SrecFile {
   }
 
   if (endLine === 0) {
-    const at = Math.max(line, 1);
+    const at = Math.max(lines.line, 1);
     throw new FormatError(`${source} line ${at}: missing termination record (S7, S8 or S9); is the file truncated?`, source, at);
   }
   return { image: createImage(runs.finish()), entry, header: header ?? '' };
@@ -256,10 +242,6 @@ export function imageToSrec(image: Image, options: SrecWriteOptions = {}): strin
 
 // ---------------------------------------------------------------------------
 
-function hex2(value: number): string {
-  return (value & 0xff).toString(16).toUpperCase().padStart(2, '0');
-}
-
 function writeRecord(out: AsciiWriter, type: number, addressSize: number, address: number, data: Uint8Array): void {
   const count = addressSize + data.length + CHECKSUM_SIZE;
   out.reserve(2 + 2 * (count + 1) + 1);
@@ -279,116 +261,4 @@ function writeRecord(out: AsciiWriter, type: number, addressSize: number, addres
   }
   out.byte(~sum);
   out.char(NEWLINE);
-}
-
-function isWhitespace(code: number): boolean {
-  return code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0b || code === 0x0c;
-}
-
-/** Value of one hex digit, or -1. */
-function hexValue(code: number): number {
-  if (code >= 0x30 && code <= 0x39) return code - 0x30;
-  if (code >= 0x41 && code <= 0x46) return code - 0x37;
-  if (code >= 0x61 && code <= 0x66) return code - 0x57;
-  return -1;
-}
-
-/** Two hex digits at `index`, already validated. */
-function readByte(text: string, index: number): number {
-  return (hexValue(text.charCodeAt(index)) << 4) | hexValue(text.charCodeAt(index + 1));
-}
-
-/** A character quoted for an error message, control characters escaped. */
-function describeChar(text: string, index: number): string {
-  return JSON.stringify(String.fromCodePoint(text.codePointAt(index) ?? 0)).replace(/^"|"$/g, "'");
-}
-
-/**
- * Gathers data records into contiguous runs inside one preallocated pool, so
- * a large file costs one copy per byte and one segment per run, not one per
- * record. (The same helper lives in hex.ts; the file list of this change
- * allowed no shared module.)
- */
-class RunCollector {
-  private readonly pool: Uint8Array;
-  private used = 0;
-  private runStart = 0;
-  private runAddress = -1;
-  private firstLine = 0;
-  private lastLine = 0;
-  private readonly pieces: SourcedSegment[] = [];
-
-  /** `capacity` must bound the total data bytes: half the text length does, as each byte takes two digits. */
-  constructor(capacity: number, private readonly source: string) {
-    this.pool = new Uint8Array(capacity);
-  }
-
-  add(address: number, data: Uint8Array, line: number): void {
-    if (this.runAddress < 0 || address !== this.runAddress + (this.used - this.runStart)) {
-      this.flush();
-      this.runAddress = address;
-      this.runStart = this.used;
-      this.firstLine = line;
-    }
-    this.pool.set(data, this.used);
-    this.used += data.length;
-    this.lastLine = line;
-  }
-
-  finish(): SourcedSegment[] {
-    this.flush();
-    return this.pieces;
-  }
-
-  private flush(): void {
-    if (this.runAddress < 0 || this.used === this.runStart) return;
-    const lines = this.firstLine === this.lastLine ? `line ${this.firstLine}` : `lines ${this.firstLine}–${this.lastLine}`;
-    this.pieces.push({
-      address: this.runAddress,
-      data: this.pool.slice(this.runStart, this.used),
-      source: `${this.source} ${lines}`,
-    });
-    this.runAddress = -1;
-  }
-}
-
-/** Upper-case hex digits as character codes. */
-const HEX_DIGITS = new TextEncoder().encode('0123456789ABCDEF');
-const NEWLINE = 0x0a;
-
-/**
- * Builds ASCII output in one growing byte buffer: linear in the output size
- * and light on the garbage collector, where a string per record joined at
- * the end is not, for images of tens of MiB.
- */
-class AsciiWriter {
-  private buffer: Uint8Array;
-  private length = 0;
-
-  constructor(estimate: number) {
-    this.buffer = new Uint8Array(Math.max(estimate, 64));
-  }
-
-  /** Makes room for `n` more characters. */
-  reserve(n: number): void {
-    if (this.length + n <= this.buffer.length) return;
-    const bigger = new Uint8Array(Math.max(this.buffer.length * 2, this.length + n));
-    bigger.set(this.buffer.subarray(0, this.length));
-    this.buffer = bigger;
-  }
-
-  /** Appends one character code; room must have been reserved. */
-  char(code: number): void {
-    this.buffer[this.length++] = code;
-  }
-
-  /** Appends a byte as two hex digits; room must have been reserved. */
-  byte(value: number): void {
-    this.buffer[this.length++] = HEX_DIGITS[(value >>> 4) & 0xf]!;
-    this.buffer[this.length++] = HEX_DIGITS[value & 0xf]!;
-  }
-
-  toString(): string {
-    return new TextDecoder().decode(this.buffer.subarray(0, this.length));
-  }
 }
