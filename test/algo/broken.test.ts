@@ -5,14 +5,12 @@
  * stack (Verify) and returns nonsense (BlankCheck → 0x1234). Each test gets a
  * fresh QEMU: a faulted core stays in Handler mode until reset.
  */
-import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GdbClient } from '../../lib/gdb/client.js';
-import { loadAlgorithm } from '../../lib/algo/load.js';
 import { AlgorithmRunner, type RunnerOptions } from '../../lib/algo/runner.js';
 import { HELPER_STACK } from '../../lib/algo/layout.js';
-import { FNC_ERASE, type FlashAlgorithm } from '../../lib/algo/algorithm.js';
+import { FNC_ERASE } from '../../lib/algo/algorithm.js';
 import { BOARDS } from '../../lib/boards.js';
 import {
   AlgorithmCallError,
@@ -22,6 +20,8 @@ import {
   TargetStateError,
 } from '../../lib/errors.js';
 import { FIXTURES, readFixtureJson, startQemu, type BootFixtureInfo, type QemuInstance } from '../helpers/qemu.js';
+import { loadFixtureAlgorithm } from '../helpers/algorithms.js';
+import { rejection } from '../helpers/errors.js';
 
 const FLASH = 0xc0000000;
 const RAM = BOARDS['qemu-an547']!.ram;
@@ -31,21 +31,12 @@ const HARDFAULT = 3;
 
 const boot = readFixtureJson<BootFixtureInfo>(FIXTURES.bootAn547Json).addresses;
 const info = readFixtureJson(FIXTURES.brokenJson);
-const algo: FlashAlgorithm = loadAlgorithm(readFileSync(FIXTURES.broken), 'broken.flm');
+const algo = loadFixtureAlgorithm(FIXTURES.broken);
 /** Offset range [start, end) of a routine in the blob: from its entry to the next routine's. */
 function routine(name: string): [number, number] {
   const entries = Object.values(info.functions).map((v) => v & ~1).sort((a, b) => a - b);
   const start = info.functions[name]! & ~1;
   return [start, entries.find((e) => e > start) ?? info.codeSize];
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
 }
 
 let qemu: QemuInstance;

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { FormatError } from '../../lib/errors.js';
 import { describeAlgorithm, sectorAt, sectorCount } from '../../lib/algo/algorithm.js';
 import {
   MAX_ERASE_CHIP_TIMEOUT_MS,
@@ -10,17 +9,8 @@ import {
   timeoutsOf,
 } from '../../lib/algo/flm.js';
 import { SHF, SHT, flashDeviceBytes, words } from '../helpers/elf-writer.js';
+import { formatError } from '../helpers/errors.js';
 import { ALIF_DEVICE, ALIF_ENTRIES, F4_DEVICE, alifLikeFlm, smallFlm } from './synthetic.js';
-
-function formatError(fn: () => unknown): FormatError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(FormatError);
-    return err as FormatError;
-  }
-  throw new Error('expected a FormatError, nothing was thrown');
-}
 
 describe('parseFlm on an Alif-shaped FLM (Arm Compiler: HIDDEN FUNC, DevDscr over ZI, two PT_LOADs)', () => {
   const { bytes, prgCode } = alifLikeFlm();

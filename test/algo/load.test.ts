@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { FormatError, ImageOverlapError } from '../../lib/errors.js';
+import { ImageOverlapError } from '../../lib/errors.js';
 import { loadAlgorithm } from '../../lib/algo/load.js';
 import { elfToImage } from '../../lib/image/elf.js';
 import { SHF, SHT, STT, flashDeviceBytes, words, writeElf } from '../helpers/elf-writer.js';
+import { formatError } from '../helpers/errors.js';
 import { F4_DEVICE, alifLikeFlm, code } from './synthetic.js';
-
-function formatError(fn: () => unknown): FormatError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(FormatError);
-    return err as FormatError;
-  }
-  throw new Error('expected a FormatError, nothing was thrown');
-}
 
 describe('loadAlgorithm detects the format', () => {
   it('an ELF without SEGGER symbols is an FLM', () => {

@@ -6,43 +6,25 @@
  * would bypass the NVMC). Tests program from 0x10000 upward: the boot image
  * lives in page 0.
  */
-import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GdbClient } from '../../lib/gdb/client.js';
-import { loadAlgorithm } from '../../lib/algo/load.js';
 import { AlgorithmRunner } from '../../lib/algo/runner.js';
-import { FNC_PROGRAM, type FlashAlgorithm } from '../../lib/algo/algorithm.js';
+import { FNC_PROGRAM } from '../../lib/algo/algorithm.js';
 import type { BatchCall } from '../../lib/algo/sequencer.js';
 import { AlgorithmFaultError, TargetStateError } from '../../lib/errors.js';
 import { FIXTURES, readFixtureJson, startQemu, type BootFixtureInfo, type QemuInstance } from '../helpers/qemu.js';
 import { gdbReadMemory } from '../helpers/gdb-multiarch.js';
+import { loadFixtureAlgorithm, withRunner } from '../helpers/algorithms.js';
+import { erasedBytes, sameBytes, seededBytes } from '../helpers/bytes.js';
+import { rejection } from '../helpers/errors.js';
 
 const PAGE = 1024;
 /** The nRF51's 16 KiB of RAM, less the top 2 KiB where the boot image's stack (SP = 0x20004000) lives. */
 const RAM = { start: 0x20000000, size: 0x3800 };
 const ERR_ARG = 1;
 const boot = readFixtureJson<BootFixtureInfo>(FIXTURES.bootMicrobitJson).addresses;
-const algo: FlashAlgorithm = loadAlgorithm(readFileSync(FIXTURES.nvmcNrf51), 'nvmc-nrf51.flm');
-
-function bytes(length: number, seed: number): Uint8Array {
-  let x = (seed * 0x9e3779b1 + 1) >>> 0;
-  return Uint8Array.from({ length }, () => {
-    x = (x * 1103515245 + 12345) >>> 0;
-    return x >>> 24;
-  });
-}
-const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
-const erased = (n: number) => new Uint8Array(n).fill(0xff);
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
+const algo = loadFixtureAlgorithm(FIXTURES.nvmcNrf51);
 
 let qemu: QemuInstance;
 beforeAll(async () => {
@@ -52,23 +34,9 @@ afterAll(async () => {
   await qemu?.stop();
 });
 
-async function withRunner<T>(body: (runner: AlgorithmRunner, gdb: GdbClient) => Promise<T>): Promise<T> {
-  const gdb = await GdbClient.connect(qemu.connectOptions);
-  try {
-    const runner = await AlgorithmRunner.create(gdb, algo, { ram: RAM });
-    try {
-      return await body(runner, gdb);
-    } finally {
-      await runner.close();
-    }
-  } finally {
-    await gdb.close();
-  }
-}
-
 describe('nvmc-nrf51.flm on the microbit (Cortex-M0, real NVMC model)', () => {
   it('loads in the nRF51 RAM, on a Cortex-M0: the core is cleaned, the ARMv8-M stack-limit routine never runs', async () => {
-    await withRunner(async (runner, gdb) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner, gdb) => {
       const cpuid = new DataView((await gdb.readMemory(0xe000ed00, 4)).buffer).getUint32(0, true);
       expect((cpuid >>> 4) & 0xfff).toBe(0xc20); // Cortex-M0
       // One run at create: the core clean routine; an M55 takes two (clean, then MSPLIM/PSPLIM).
@@ -79,9 +47,9 @@ describe('nvmc-nrf51.flm on the microbit (Cortex-M0, real NVMC model)', () => {
   });
 
   it('erases, programs and verifies pages 0x10000 and 0x10400 with single calls; flash holds the data', async () => {
-    const a = bytes(PAGE, 1);
-    const b = bytes(PAGE, 2);
-    await withRunner(async (runner) => {
+    const a = seededBytes(PAGE, 1);
+    const b = seededBytes(PAGE, 2);
+    await withRunner(qemu, algo, { ram: RAM }, async (runner) => {
       const [buf0, buf1] = [runner.buffer(0).address, runner.buffer(1).address];
       await runner.writeBuffer(0, a);
       await runner.writeBuffer(1, b);
@@ -98,14 +66,14 @@ describe('nvmc-nrf51.flm on the microbit (Cortex-M0, real NVMC model)', () => {
       expect(await runner.callChecked('UnInit', [FNC_PROGRAM])).toBe(0);
     });
     const back = await gdbReadMemory(qemu.connectOptions, 0x10000, 2 * PAGE);
-    expect(same(back.subarray(0, PAGE), a)).toBe(true);
-    expect(same(back.subarray(PAGE), b)).toBe(true);
+    expect(sameBytes(back.subarray(0, PAGE), a)).toBe(true);
+    expect(sameBytes(back.subarray(PAGE), b)).toBe(true);
   });
 
   it('has NOR semantics through the NVMC: programming again only clears bits, a short write pads with 0xFF, erase sets 0xFF', async () => {
-    const a = bytes(PAGE, 3);
-    const b = bytes(PAGE, 4);
-    await withRunner(async (runner) => {
+    const a = seededBytes(PAGE, 3);
+    const b = seededBytes(PAGE, 4);
+    await withRunner(qemu, algo, { ram: RAM }, async (runner) => {
       const [buf0, buf1] = [runner.buffer(0).address, runner.buffer(1).address];
       await runner.writeBuffer(0, a);
       await runner.writeBuffer(1, b);
@@ -117,21 +85,21 @@ describe('nvmc-nrf51.flm on the microbit (Cortex-M0, real NVMC model)', () => {
       await runner.callChecked('ProgramPage', [0x10c00, 6, buf0]); // 1.5 words: the half word past the data stays erased
     });
     const back = await gdbReadMemory(qemu.connectOptions, 0x10800, 2 * PAGE);
-    expect(same(back.subarray(0, PAGE), a.map((x, i) => x & b[i]!))).toBe(true);
-    expect(same(back.subarray(PAGE, PAGE + 6), a.subarray(0, 6))).toBe(true);
-    expect(same(back.subarray(PAGE + 6), erased(PAGE - 6))).toBe(true);
+    expect(sameBytes(back.subarray(0, PAGE), a.map((x, i) => x & b[i]!))).toBe(true);
+    expect(sameBytes(back.subarray(PAGE, PAGE + 6), a.subarray(0, 6))).toBe(true);
+    expect(sameBytes(back.subarray(PAGE + 6), erasedBytes(PAGE - 6))).toBe(true);
 
-    await withRunner(async (runner) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner) => {
       await runner.callChecked('Init', [0, 0, FNC_PROGRAM]);
       await runner.callChecked('EraseSector', [0x10800]);
     });
-    expect(same(await gdbReadMemory(qemu.connectOptions, 0x10800, PAGE), erased(PAGE))).toBe(true);
+    expect(sameBytes(await gdbReadMemory(qemu.connectOptions, 0x10800, PAGE), erasedBytes(PAGE))).toBe(true);
   });
 
   it('erases, programs and verifies 4 pages in one batch, and CRCs them on the target', async () => {
-    const data = bytes(4 * PAGE, 5);
+    const data = seededBytes(4 * PAGE, 5);
     let crc = 0;
-    await withRunner(async (runner) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner) => {
       const slot = runner.buffer(0);
       await runner.callChecked('Init', [0, 0, FNC_PROGRAM]);
       for (let done = 0; done < data.length; done += slot.size) {
@@ -148,7 +116,7 @@ describe('nvmc-nrf51.flm on the microbit (Cortex-M0, real NVMC model)', () => {
       crc = await runner.crc32(0x11000, data.length);
     });
     expect(crc).toBe(crc32(data));
-    expect(same(await gdbReadMemory(qemu.connectOptions, 0x11000, data.length), data)).toBe(true);
+    expect(sameBytes(await gdbReadMemory(qemu.connectOptions, 0x11000, data.length), data)).toBe(true);
   });
 });
 

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FormatError } from '../../lib/errors.js';
 import { listProbeRsAlgorithms, listProbeRsMemoryRegions, parseProbeRsYaml } from '../../lib/algo/probe-rs.js';
-
-function formatError(fn: () => unknown): FormatError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(FormatError);
-    return err as FormatError;
-  }
-  throw new Error('expected a FormatError, nothing was thrown');
-}
+import { formatError } from '../helpers/errors.js';
 
 const CODE = Uint8Array.from({ length: 0x40 }, (_, i) => i + 1);
 const B64 = Buffer.from(CODE).toString('base64');

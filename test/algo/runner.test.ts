@@ -6,12 +6,10 @@
  * handling, batches, on-target CRC, what close() puts back, and the cost of a
  * call in round trips.
  */
-import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GdbClient } from '../../lib/gdb/client.js';
-import { loadAlgorithm } from '../../lib/algo/load.js';
-import { AlgorithmRunner, type RunnerOptions } from '../../lib/algo/runner.js';
+import { AlgorithmRunner } from '../../lib/algo/runner.js';
 import { planRamLayout } from '../../lib/algo/layout.js';
 import { FNC_ERASE, FNC_PROGRAM, FNC_VERIFY, type FlashAlgorithm } from '../../lib/algo/algorithm.js';
 import { STACK_CANARY, type BatchCall } from '../../lib/algo/sequencer.js';
@@ -20,6 +18,9 @@ import { BOARDS } from '../../lib/boards.js';
 import { AlgorithmCallError, RspflashError, TargetStateError } from '../../lib/errors.js';
 import { FIXTURES, readFixtureJson, startQemu, type BootFixtureInfo, type QemuInstance } from '../helpers/qemu.js';
 import { gdbReadMemory, gdbWriteMemory } from '../helpers/gdb-multiarch.js';
+import { loadFixtureAlgorithm, withRunner } from '../helpers/algorithms.js';
+import { erasedBytes, sameBytes, seededBytes } from '../helpers/bytes.js';
+import { rejection } from '../helpers/errors.js';
 
 const FLASH = 0xc0000000;
 const FLASH_END = FLASH + (32 << 20);
@@ -33,50 +34,8 @@ const ERR_NOINIT = 2;
 const ERR_RW = 3;
 
 const boot = readFixtureJson<BootFixtureInfo>(FIXTURES.bootAn547Json).addresses;
-const load = (path: string): FlashAlgorithm => loadAlgorithm(readFileSync(path), path);
 
-/** Deterministic bytes that are neither 0x00 nor 0xFF-heavy, different per seed. */
-function bytes(length: number, seed: number): Uint8Array {
-  let x = (seed * 0x9e3779b1 + 1) >>> 0;
-  return Uint8Array.from({ length }, () => {
-    x = (x * 1103515245 + 12345) >>> 0;
-    return x >>> 24;
-  });
-}
-
-const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
-const erased = (n: number) => new Uint8Array(n).fill(0xff);
 const u32s = (data: Uint8Array) => Array.from({ length: data.length >> 2 }, (_, i) => new DataView(data.buffer, data.byteOffset).getUint32(i * 4, true));
-
-/** Connects, loads `algo`, runs `body`, closes runner and link (so gdb-multiarch can connect after). */
-async function withRunner<T>(
-  qemu: QemuInstance,
-  algo: FlashAlgorithm,
-  body: (runner: AlgorithmRunner, gdb: GdbClient) => Promise<T>,
-  options: Partial<RunnerOptions> = {},
-): Promise<T> {
-  const gdb = await GdbClient.connect(qemu.connectOptions);
-  try {
-    const runner = await AlgorithmRunner.create(gdb, algo, { ram: RAM, ...options });
-    try {
-      return await body(runner, gdb);
-    } finally {
-      await runner.close();
-    }
-  } finally {
-    await gdb.close();
-  }
-}
-
-/** The error a promise rejects with (fails the test if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 let qemu: QemuInstance;
 beforeAll(async () => {
@@ -90,14 +49,14 @@ describe.each([
   ['nor-sim.flm (CMSIS FLM)', FIXTURES.norSim],
   ['nor-sim.yaml (probe-rs)', FIXTURES.norSimYaml],
 ])('%s through the runner', (_name, file) => {
-  const algo = load(file);
+  const algo = loadFixtureAlgorithm(file);
   const base = file === FIXTURES.norSim ? FLASH + 0x100000 : FLASH + 0x180000;
 
   it('Init, EraseSector, ProgramPage (twice: bits only clear), BlankCheck, Verify, UnInit return what the flash holds', async () => {
-    const a = bytes(PAGE, 1);
-    const b = bytes(PAGE, 2);
+    const a = seededBytes(PAGE, 1);
+    const b = seededBytes(PAGE, 2);
     const anded = a.map((x, i) => x & b[i]!);
-    await withRunner(qemu, algo, async (runner) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner) => {
       const buf0 = runner.buffer(0).address;
       const buf1 = runner.buffer(1).address;
       await runner.writeBuffer(0, a);
@@ -123,17 +82,17 @@ describe.each([
       expect(await runner.call('EraseSector', [base])).toBe(ERR_NOINIT);
     });
     const back = await gdbReadMemory(qemu.connectOptions, base, 2 * SECTOR);
-    expect(same(back.subarray(0, PAGE), anded)).toBe(true);
-    expect(same(back.subarray(PAGE, SECTOR), erased(SECTOR - PAGE))).toBe(true);
-    expect(same(back.subarray(SECTOR, SECTOR + 8), erased(8))).toBe(true);
-    expect(same(back.subarray(SECTOR + 8, SECTOR + 13), b.subarray(0, 5))).toBe(true);
-    expect(same(back.subarray(SECTOR + 13), erased(SECTOR - 13))).toBe(true);
+    expect(sameBytes(back.subarray(0, PAGE), anded)).toBe(true);
+    expect(sameBytes(back.subarray(PAGE, SECTOR), erasedBytes(SECTOR - PAGE))).toBe(true);
+    expect(sameBytes(back.subarray(SECTOR, SECTOR + 8), erasedBytes(8))).toBe(true);
+    expect(sameBytes(back.subarray(SECTOR + 8, SECTOR + 13), b.subarray(0, 5))).toBe(true);
+    expect(sameBytes(back.subarray(SECTOR + 13), erasedBytes(SECTOR - 13))).toBe(true);
   });
 
   it('EraseChip sets all 32 MiB to 0xFF', async () => {
-    await withRunner(qemu, algo, async (runner) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner) => {
       await runner.callChecked('Init', [FLASH, 0, FNC_ERASE]);
-      await runner.writeBuffer(0, bytes(PAGE, 3));
+      await runner.writeBuffer(0, seededBytes(PAGE, 3));
       for (const at of [FLASH, FLASH + 0x1000000, FLASH_END - SECTOR]) {
         await runner.callChecked('EraseSector', [at]);
         await runner.callChecked('ProgramPage', [at, PAGE, runner.buffer(0).address]);
@@ -142,12 +101,12 @@ describe.each([
       expect(await runner.call('BlankCheck', [FLASH, 32 << 20, 0xff])).toBe(0);
     });
     for (const at of [FLASH, FLASH + 0x1000000, FLASH_END - SECTOR]) {
-      expect(same(await gdbReadMemory(qemu.connectOptions, at, PAGE), erased(PAGE)), `flash at 0x${at.toString(16)} erased`).toBe(true);
+      expect(sameBytes(await gdbReadMemory(qemu.connectOptions, at, PAGE), erasedBytes(PAGE)), `flash at 0x${at.toString(16)} erased`).toBe(true);
     }
   });
 
   it('without Init, the routines fail with "not initialised" (2) and callChecked throws AlgorithmCallError with call, arguments and result', async () => {
-    await withRunner(qemu, algo, async (runner) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner) => {
       const err = await rejection(runner.callChecked('EraseSector', [FLASH]));
       expect(err).toBeInstanceOf(AlgorithmCallError);
       expect(err).toMatchObject({ code: 'RSPFLASH_ALGO_FAILED', fn: 'EraseSector', args: [FLASH], result: ERR_NOINIT });
@@ -180,7 +139,7 @@ describe.each([
 
   it('a wrong static base is caught: Init returns 3 (bad RW marker) from a single call and fails a batch', async () => {
     const skewed: FlashAlgorithm = { ...algo, staticBaseOffset: algo.staticBaseOffset! + 4 };
-    await withRunner(qemu, skewed, async (runner) => {
+    await withRunner(qemu, skewed, { ram: RAM }, async (runner) => {
       expect(await runner.call('Init', [FLASH, 0, FNC_ERASE])).toBe(ERR_RW);
       const err = await rejection(runner.batch(0, [{ fn: 'Init', entry: runner.entry('Init'), args: [FLASH, 0, FNC_ERASE], expect: 0 }]));
       expect(err).toBeInstanceOf(AlgorithmCallError);
@@ -190,14 +149,14 @@ describe.each([
 });
 
 describe('nor-sim-segger.elf (SEGGER SFL) through the runner', () => {
-  const algo = load(FIXTURES.norSimSegger);
+  const algo = loadFixtureAlgorithm(FIXTURES.norSimSegger);
   const base = FLASH + 0x200000;
 
   it('Prepare/Restore, Erase of many sectors, Program of many pages, CheckBlank, Verify, Read, CalcCRC, EraseChip', async () => {
-    const data = bytes(3 * SECTOR - 100, 4); // not a whole number of pages
+    const data = seededBytes(3 * SECTOR - 100, 4); // not a whole number of pages
     const crcs: number[] = [];
     let readBack: Uint8Array = new Uint8Array(0);
-    await withRunner(qemu, algo, async (runner, gdb) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner, gdb) => {
       expect(runner.has('EraseSector')).toBe(false);
       const buf0 = runner.buffer(0).address;
       const buf1 = runner.buffer(1).address;
@@ -222,26 +181,26 @@ describe('nor-sim-segger.elf (SEGGER SFL) through the runner', () => {
       expect(await runner.call('Program', [base, 4, buf0])).toBe(ERR_NOINIT);
     });
     const flash = await gdbReadMemory(qemu.connectOptions, base, 4 * SECTOR);
-    expect(same(flash.subarray(0, data.length), data)).toBe(true);
-    expect(same(flash.subarray(data.length), erased(4 * SECTOR - data.length))).toBe(true);
-    expect(same(readBack, flash.subarray(4, 1004))).toBe(true);
+    expect(sameBytes(flash.subarray(0, data.length), data)).toBe(true);
+    expect(sameBytes(flash.subarray(data.length), erasedBytes(4 * SECTOR - data.length))).toBe(true);
+    expect(sameBytes(readBack, flash.subarray(4, 1004))).toBe(true);
     expect(crcs).toEqual([crc32(data), crc32(flash.subarray(0, data.length + 100)), crc32(data.subarray(0, 777))]);
 
-    await withRunner(qemu, algo, async (runner) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner) => {
       await runner.callChecked('Init', [FLASH, 0, FNC_ERASE]);
       expect(await runner.callChecked('EraseChip', [])).toBe(0);
     });
-    expect(same(await gdbReadMemory(qemu.connectOptions, base, 4 * SECTOR), erased(4 * SECTOR))).toBe(true);
+    expect(sameBytes(await gdbReadMemory(qemu.connectOptions, base, 4 * SECTOR), erasedBytes(4 * SECTOR))).toBe(true);
   });
 });
 
 describe('batches on the sequencer', () => {
-  const algo = load(FIXTURES.norSim);
+  const algo = loadFixtureAlgorithm(FIXTURES.norSim);
   const base = FLASH + 0x400000;
 
   it('erase, program and verify 64 KiB in striding runs, one entry each', async () => {
-    const data = bytes(64 << 10, 5);
-    await withRunner(qemu, algo, async (runner) => {
+    const data = seededBytes(64 << 10, 5);
+    await withRunner(qemu, algo, { ram: RAM }, async (runner) => {
       const buf = runner.buffer(0);
       expect(buf.size).toBe(64 << 10);
       await runner.callChecked('Init', [FLASH, 0, FNC_PROGRAM]);
@@ -254,13 +213,13 @@ describe('batches on the sequencer', () => {
       expect(await runner.batch(0, calls, { data })).toEqual([]);
       expect(runner.stats.calls - before).toBe(16 + 256 + 256);
     });
-    expect(same(await gdbReadMemory(qemu.connectOptions, base, data.length), data)).toBe(true);
+    expect(sameBytes(await gdbReadMemory(qemu.connectOptions, base, data.length), data)).toBe(true);
   });
 
   it('stops at a failing call in the middle and reports its exact, advanced arguments; later calls never run', async () => {
     const last = FLASH_END - 4 * PAGE; // the 5th page of the run lies outside the device
-    const data = bytes(8 * PAGE, 6);
-    await withRunner(qemu, algo, async (runner) => {
+    const data = seededBytes(8 * PAGE, 6);
+    await withRunner(qemu, algo, { ram: RAM }, async (runner) => {
       const buf = runner.buffer(0).address;
       await runner.callChecked('Init', [FLASH, 0, FNC_PROGRAM]);
       await runner.callChecked('EraseSector', [FLASH_END - SECTOR]);
@@ -296,14 +255,14 @@ describe('batches on the sequencer', () => {
       expect((verify as Error).message).toMatch(/^Verify\(0xc0401200, 0x00000100, 0x[0-9a-f]{8}\) found a difference at 0xc0401211 \(expected it to return 0xc0401300\)$/);
     });
     const tail = await gdbReadMemory(qemu.connectOptions, FLASH_END - SECTOR, SECTOR);
-    expect(same(tail.subarray(SECTOR - 4 * PAGE), data.subarray(0, 4 * PAGE))).toBe(true);
-    expect(same(tail.subarray(0, SECTOR - 4 * PAGE), erased(SECTOR - 4 * PAGE))).toBe(true);
+    expect(sameBytes(tail.subarray(SECTOR - 4 * PAGE), data.subarray(0, 4 * PAGE))).toBe(true);
+    expect(sameBytes(tail.subarray(0, SECTOR - 4 * PAGE), erasedBytes(SECTOR - 4 * PAGE))).toBe(true);
     // The entry after the failing one never ran.
-    expect(same(await gdbReadMemory(qemu.connectOptions, base, SECTOR), erased(SECTOR))).toBe(true);
+    expect(sameBytes(await gdbReadMemory(qemu.connectOptions, base, SECTOR), erasedBytes(SECTOR))).toBe(true);
   });
 
   it('collects results (CRC-32 of many ranges) equal to node:zlib crc32, in flash and RAM, any alignment and length', async () => {
-    const data = bytes(3 * SECTOR, 7);
+    const data = seededBytes(3 * SECTOR, 7);
     const ranges = [
       { address: base + 0x20000, length: 3 * SECTOR },
       { address: base + 0x20001, length: 1000 },
@@ -313,7 +272,7 @@ describe('batches on the sequencer', () => {
     ];
     let crcs: number[] = [];
     let many: number[] = [];
-    await withRunner(qemu, algo, async (runner, gdb) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner, gdb) => {
       await runner.callChecked('Init', [FLASH, 0, FNC_PROGRAM]);
       await runner.batch(
         0,
@@ -339,10 +298,10 @@ describe('batches on the sequencer', () => {
 });
 
 describe('round trips', () => {
-  const algo = load(FIXTURES.norSim);
+  const algo = loadFixtureAlgorithm(FIXTURES.norSim);
 
   it('a single call is 3 round trips (G, c, g), canary check included; a batch without results 4 (M, G, c, g)', async () => {
-    await withRunner(qemu, algo, async (runner, gdb) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner, gdb) => {
       await runner.call('Init', [FLASH, 0, FNC_PROGRAM]); // first call after create: the register cache is warm from now on
       for (const fn of ['Init', 'BlankCheck', 'UnInit'] as const) {
         const before = gdb.stats.roundTrips;
@@ -363,9 +322,9 @@ describe('round trips', () => {
   it('measures calls per second: 2048 single ProgramPage calls vs the same 2048 in one batch', async () => {
     const single = FLASH + 0x800000;
     const batched = FLASH + 0x880000;
-    const data = bytes(64 << 10, 8);
+    const data = seededBytes(64 << 10, 8);
     const figures: Record<string, number> = {};
-    await withRunner(qemu, algo, async (runner, gdb) => {
+    await withRunner(qemu, algo, { ram: RAM }, async (runner, gdb) => {
       await runner.callChecked('Init', [FLASH, 0, FNC_PROGRAM]);
       const eraseAll = (at: number): BatchCall => ({ fn: 'EraseSector', entry: runner.entry('EraseSector'), args: [at, SECTOR], expect: 0, repeat: 128, stride: true });
       await runner.batch(0, [eraseAll(single), eraseAll(batched)]);
@@ -402,16 +361,16 @@ describe('round trips', () => {
     console.log(`runner throughput on QEMU mps3-an547 (2048 ProgramPage of 256 B): ${JSON.stringify(figures)}`);
     const expected = new Uint8Array(512 << 10);
     for (let k = 0; k < 8; k++) expected.set(data, k * (64 << 10));
-    expect(same(await gdbReadMemory(qemu.connectOptions, single, 512 << 10), expected)).toBe(true);
-    expect(same(await gdbReadMemory(qemu.connectOptions, batched, 512 << 10), expected)).toBe(true);
+    expect(sameBytes(await gdbReadMemory(qemu.connectOptions, single, 512 << 10), expected)).toBe(true);
+    expect(sameBytes(await gdbReadMemory(qemu.connectOptions, batched, 512 << 10), expected)).toBe(true);
   });
 });
 
 describe('default timeouts', () => {
   it("follow the algorithm's figures and scale with the range a call walks (a 32 MiB BlankCheck is not a 1 s job)", async () => {
-    const flm = load(FIXTURES.norSim); // toProg 100 ms, toErase 500 ms
-    const segger = load(FIXTURES.norSimSegger);
-    await withRunner(qemu, flm, async (runner) => {
+    const flm = loadFixtureAlgorithm(FIXTURES.norSim); // toProg 100 ms, toErase 500 ms
+    const segger = loadFixtureAlgorithm(FIXTURES.norSimSegger);
+    await withRunner(qemu, flm, { ram: RAM }, async (runner) => {
       expect(flm.timeouts).toMatchObject({ programPage: 100, eraseSector: 500 });
       expect(runner.timeoutFor('ProgramPage', [FLASH, PAGE, 0])).toBe(1000); // at least a second
       expect(runner.timeoutFor('EraseSector', [FLASH])).toBe(1000);
@@ -424,7 +383,7 @@ describe('default timeouts', () => {
       expect(runner.batchTimeout([{ fn: 'Verify', entry, args: [FLASH, PAGE, 0], expect: 0, repeat: 256 }])).toBe(5000 + 1000 + 256);
       expect(runner.batchTimeout([{ fn: 'EraseSector', entry, args: [FLASH, SECTOR], expect: 0, repeat: 16 }])).toBe(5000 + 1000 + 16 * 500);
     });
-    await withRunner(qemu, segger, async (runner) => {
+    await withRunner(qemu, segger, { ram: RAM }, async (runner) => {
       expect(runner.timeoutFor('Erase', [FLASH, 0, 16])).toBe(16 * 500);
       expect(runner.timeoutFor('Program', [FLASH, 64 << 10, 0])).toBe(256 * 100);
     });
@@ -432,7 +391,7 @@ describe('default timeouts', () => {
 });
 
 describe('close() hands the target back as it found it', () => {
-  const algo = load(FIXTURES.norSim);
+  const algo = loadFixtureAlgorithm(FIXTURES.norSim);
   let own: QemuInstance;
   beforeAll(async () => {
     own = await startQemu({ machine: 'mps3-an547' });
@@ -459,7 +418,7 @@ describe('close() hands the target back as it found it', () => {
     const layout = planRamLayout(algo, RAM);
     const span = layout.used[0]!;
     expect(layout.used).toHaveLength(1);
-    const pattern = bytes(span.end - span.start, 9);
+    const pattern = seededBytes(span.end - span.start, 9);
     await gdbWriteMemory(own.connectOptions, span.start, pattern);
 
     const gdb = await GdbClient.connect(own.connectOptions);
@@ -483,10 +442,10 @@ describe('close() hands the target back as it found it', () => {
       await runner.callChecked('Init', [FLASH, 0, FNC_PROGRAM]);
       await runner.callChecked('EraseSector', [FLASH + 0x600000]);
       await runner.batch(0, [{ fn: 'ProgramPage', entry: runner.entry('ProgramPage'), args: [FLASH + 0x600000, PAGE, runner.buffer(0).address], expect: 0, repeat: 16, stride: true }], {
-        data: bytes(16 * PAGE, 10),
+        data: seededBytes(16 * PAGE, 10),
       });
       await runner.crc32Many([{ address: FLASH + 0x600000, length: SECTOR }]);
-      await runner.writeBuffer(1, bytes(4096, 11));
+      await runner.writeBuffer(1, seededBytes(4096, 11));
       expect(await systemRegisters(gdb)).toEqual([1, 0]); // while it runs: interrupts masked
       await runner.close();
       await runner.close(); // twice is harmless
@@ -494,7 +453,7 @@ describe('close() hands the target back as it found it', () => {
       regsAfter = await gdb.readCoreRegisters();
       expect(gdb.breakpoints).toEqual(userBreakpoints);
       // Our reading of the RAM agrees too (the independent one follows below).
-      expect(same(await gdb.readMemory(span.start, span.end - span.start), pattern)).toBe(true);
+      expect(sameBytes(await gdb.readMemory(span.start, span.end - span.start), pattern)).toBe(true);
       expect(await systemRegisters(gdb)).toEqual([0, 0]);
       await gdb.writeRegisters(regsBefore);
       // The user's HardFault breakpoint survived: a fault stops there at once.
@@ -508,7 +467,7 @@ describe('close() hands the target back as it found it', () => {
     }
     expect(regsAfter).toEqual(regsBefore);
     const back = await gdbReadMemory(own.connectOptions, span.start, span.end - span.start);
-    expect(same(back, pattern), 'RAM of the whole layout span restored').toBe(true);
+    expect(sameBytes(back, pattern), 'RAM of the whole layout span restored').toBe(true);
   });
 
   it('with restore: false, leaves its code and data in RAM and the registers as the last call left them', async () => {
@@ -518,7 +477,7 @@ describe('close() hands the target back as it found it', () => {
       await runner.callChecked('Init', [FLASH, 0, FNC_PROGRAM]);
       await runner.close();
       expect(gdb.breakpoints).toEqual([]);
-      expect(same(await gdb.readMemory(runner.layout.helpers, TARGET_CODE.length), TARGET_CODE)).toBe(true);
+      expect(sameBytes(await gdb.readMemory(runner.layout.helpers, TARGET_CODE.length), TARGET_CODE)).toBe(true);
       expect(u32s(await gdb.readMemory(runner.layout.stackBottom, 4))).toEqual([STACK_CANARY]);
       expect((await gdb.readRegisters(['pc'])).pc).toBe(runner.layout.trap);
     } finally {

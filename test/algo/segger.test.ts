@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { FormatError } from '../../lib/errors.js';
 import { parseElf } from '../../lib/algo/elf.js';
 import { OFL_API_ENTRIES, isSeggerLoader, parseSeggerLoader, seggerLoaderKind } from '../../lib/algo/segger.js';
 import { SHF, SHT, STT, STV, flashDeviceBytes, words, writeElf, type SymbolSpec } from '../helpers/elf-writer.js';
+import { formatError } from '../helpers/errors.js';
 import { F4_DEVICE, code, smallFlm } from './synthetic.js';
-
-function formatError(fn: () => unknown): FormatError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(FormatError);
-    return err as FormatError;
-  }
-  throw new Error('expected a FormatError, nothing was thrown');
-}
 
 /** A loader: PrgCode (0x400 bytes) at 0, RW, ZI, DevDscr over ZI; `prefix` goes first in PrgCode. */
 function loader(symbols: SymbolSpec[], prefix?: Uint8Array) {
