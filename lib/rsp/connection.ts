@@ -438,9 +438,11 @@ export class RspConnection extends EventEmitter {
     this.stats.packetsReceived++;
     if (!checksumOk) {
       const head = this.#waiters[0];
-      if (!this.#noAck && head?.retryable && this.#waiters.length > 1) {
-        // Ack mode with a window in flight: a '-' would make the server repeat its *last* reply, which may
-        // belong to a later packet. Take the damaged packet ('+') and send the idempotent request again.
+      if (!this.#noAck && head?.retryable) {
+        // Ack mode, pipelined request: a '-' would make the server repeat its *last* reply, which may
+        // belong to a later packet, or be gone: our '+' for an earlier reply, read after the server sent
+        // this one, clears it (QEMU). Even with one packet left in flight. Take the damaged packet ('+')
+        // and send the idempotent request again.
         this.#write(ACK);
         this.#waiters.shift();
         this.#resendLater(head, 'a damaged reply');

@@ -616,7 +616,7 @@ export class FaultProxy {
       state.seen++;
       if (rule.afterBytes === undefined && state.seen < (rule.nth ?? 1)) continue;
       state.fired++;
-      this.#record(rule.action.kind, dir, text);
+      this.#record(rule.action.kind, dir, answering === undefined ? text : `${text} (reply to ${answering.slice(0, 24)})`);
       return rule.action;
     }
     const random = this.#randomFaults;
