@@ -9,19 +9,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RspConnection } from '../lib/rsp/connection.js';
 import { escapeBinary, frameText, hexDecode, hexEncode } from '../lib/rsp/packet.js';
 import { JLINK_QSUPPORTED, JLINK_REGISTERS, JLINK_TARGET_XML, startJlinkProxy, type JlinkProxy, type JlinkProxyOptions } from './helpers/jlink-proxy.js';
-import { FIXTURES, readFixtureJson, startQemu, type BootFixtureInfo, type QemuInstance } from './helpers/qemu.js';
+import { startQemu, type QemuInstance } from './helpers/qemu.js';
+import { bootSymbol } from './helpers/boot-an547.js';
+import { closeAfterTest } from './helpers/cleanup.js';
 
-const boot = readFixtureJson<BootFixtureInfo>(FIXTURES.bootAn547Json).addresses;
-const sym = (name: string): number => {
-  const value = boot[name];
-  if (value === undefined) throw new Error(`boot image has no ${name}`);
-  return value;
-};
-const RESET = sym('Reset_Handler');
-const IDLE = sym('idle');
-const RT_ADD = sym('rt_add');
-const RT_SPIN = sym('rt_spin');
-const RT_COUNTER = sym('rt_counter');
+const RESET = bootSymbol('Reset_Handler');
+const IDLE = bootSymbol('idle');
+const RT_ADD = bootSymbol('rt_add');
+const RT_SPIN = bootSymbol('rt_spin');
+const RT_COUNTER = bootSymbol('rt_counter');
 const STACK_TOP = 0x20080000;
 const DTCM_BUF = 0x20000000;
 
@@ -35,7 +31,6 @@ const fromLe = (hex: string): number => {
 const reg = (g: string, i: number): number => fromLe(g.slice(8 * i, 8 * i + 8));
 
 let qemu: QemuInstance;
-const proxies: JlinkProxy[] = [];
 const clients: RspConnection[] = [];
 
 beforeAll(async () => {
@@ -43,16 +38,14 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
-  for (const p of proxies.splice(0)) await p.close();
 });
 afterAll(async () => {
   await qemu?.stop();
 });
 
+/** A proxy in front of the file's QEMU, closed after the test (after its clients). */
 async function proxy(options?: JlinkProxyOptions): Promise<JlinkProxy> {
-  const p = await startJlinkProxy(qemu.connectOptions, options);
-  proxies.push(p);
-  return p;
+  return closeAfterTest(await startJlinkProxy(qemu.connectOptions, options));
 }
 
 async function connect(p: JlinkProxy): Promise<RspConnection> {
@@ -395,8 +388,7 @@ describe('J-Link connection handling', () => {
   it('a QEMU that goes away closes the client', async () => {
     const own = await startQemu({ machine: 'mps3-an547', transport: 'tcp' });
     try {
-      const p = await startJlinkProxy(own.connectOptions);
-      proxies.push(p);
+      const p = closeAfterTest(await startJlinkProxy(own.connectOptions));
       const c = await connect(p);
       expect(await c.requestText('qSupported')).toBe(JLINK_QSUPPORTED);
       const closed = new Promise((r) => c.once('close', r));

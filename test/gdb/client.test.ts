@@ -12,27 +12,20 @@ import { ConnectionClosedError, ReplyFormatError, ServerError, UnsupportedError 
 import { PacketParser, frameText } from '../../lib/rsp/packet.js';
 import { GdbClient, type GdbConnectOptions } from '../../lib/gdb/client.js';
 import { gdbReadMemory, gdbRun } from '../helpers/gdb-multiarch.js';
-import { FIXTURES, readFixtureJson, startQemu, type BootFixtureInfo, type QemuInstance } from '../helpers/qemu.js';
+import { startQemu, type QemuInstance } from '../helpers/qemu.js';
+import { DTCM, STACK_TOP, bootSymbol, callRegisters } from '../helpers/boot-an547.js';
+import { u32 } from '../helpers/bytes.js';
 
-const boot = readFixtureJson<BootFixtureInfo>(FIXTURES.bootAn547Json).addresses;
-function sym(name: string): number {
-  const value = boot[name];
-  if (value === undefined) throw new Error(`boot-an547 has no symbol ${name}`);
-  return value;
-}
-const RESET = sym('Reset_Handler');
-const IDLE = sym('idle');
-const RT_ADD = sym('rt_add');
-const RT_SUM = sym('rt_sum');
-const RT_FILL = sym('rt_fill');
-const RT_SPIN = sym('rt_spin');
-const RT_FAULT = sym('rt_fault');
-const RT_COUNTER = sym('rt_counter');
+const RESET = bootSymbol('Reset_Handler');
+const IDLE = bootSymbol('idle');
+const RT_ADD = bootSymbol('rt_add');
+const RT_SUM = bootSymbol('rt_sum');
+const RT_FILL = bootSymbol('rt_fill');
+const RT_SPIN = bootSymbol('rt_spin');
+const RT_FAULT = bootSymbol('rt_fault');
+const RT_COUNTER = bootSymbol('rt_counter');
 
 const ISRAM = 0x21000000; // 4 MiB
-const DTCM = 0x20000000; // 512 KiB; the boot image uses only its last 4 KiB
-const STACK_TOP = 0x2007f000; // below the boot image's scratch area
-const XPSR_THUMB = 0x01000000;
 const MiB = 1 << 20;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -58,10 +51,6 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
   if (Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0) return -1;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
   return -1;
-}
-
-function u32(bytes: Uint8Array): number {
-  return new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
 }
 
 function le32(value: number): Uint8Array {
@@ -96,13 +85,6 @@ async function fresh(options: GdbConnectOptions = {}): Promise<GdbClient> {
   const gdb = await connect(options);
   await gdb.monitor('system_reset');
   return gdb;
-}
-
-/** Registers for an AAPCS call of `entry` that returns to `idle`, where a breakpoint waits. */
-function callRegisters(entry: number, args: number[]): Record<string, number> {
-  const regs: Record<string, number> = { pc: entry, lr: IDLE | 1, sp: STACK_TOP, xpsr: XPSR_THUMB };
-  args.forEach((value, i) => (regs[`r${i}`] = value));
-  return regs;
 }
 
 describe('connect', () => {
@@ -287,7 +269,7 @@ describe('registers and execution', () => {
 
   it('code that faults stops at a breakpoint on HardFault_Handler (IPSR 3); system_reset recovers the core', async () => {
     const gdb = await fresh();
-    const hardFault = sym('HardFault_Handler');
+    const hardFault = bootSymbol('HardFault_Handler');
     await gdb.insertBreakpoint(IDLE, 'hw');
     await gdb.insertBreakpoint(hardFault, 'hw');
     await gdb.writeRegisters(callRegisters(RT_FAULT, []));

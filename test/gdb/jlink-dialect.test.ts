@@ -9,39 +9,22 @@ import { UnsupportedError } from '../../lib/errors.js';
 import { GdbClient, type GdbConnectOptions } from '../../lib/gdb/client.js';
 import { hexEncode } from '../../lib/rsp/packet.js';
 import { startJlinkProxy, type JlinkProxy, type JlinkProxyOptions } from '../helpers/jlink-proxy.js';
-import { FIXTURES, readFixtureJson, startQemu, type BootFixtureInfo, type QemuInstance } from '../helpers/qemu.js';
+import { startQemu, type QemuInstance } from '../helpers/qemu.js';
+import { DTCM, XPSR_THUMB, bootSymbol, callRegisters } from '../helpers/boot-an547.js';
+import { u32 } from '../helpers/bytes.js';
+import { closeAfterTest } from '../helpers/cleanup.js';
 
-const boot = readFixtureJson<BootFixtureInfo>(FIXTURES.bootAn547Json).addresses;
-function sym(name: string): number {
-  const value = boot[name];
-  if (value === undefined) throw new Error(`boot-an547 has no symbol ${name}`);
-  return value;
-}
-const RESET = sym('Reset_Handler');
-const IDLE = sym('idle');
-const RT_ADD = sym('rt_add');
-const RT_SPIN = sym('rt_spin');
-const RT_FAULT = sym('rt_fault');
-const RT_COUNTER = sym('rt_counter');
-const DTCM = 0x20000000;
-const STACK_TOP = 0x2007f000;
-const XPSR_THUMB = 0x01000000;
+const RESET = bootSymbol('Reset_Handler');
+const IDLE = bootSymbol('idle');
+const RT_ADD = bootSymbol('rt_add');
+const RT_SPIN = bootSymbol('rt_spin');
+const RT_FAULT = bootSymbol('rt_fault');
+const RT_COUNTER = bootSymbol('rt_counter');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const monitorPacket = (command: string): string => `qRcmd,${hexEncode(Buffer.from(command))}`;
 
-function callRegisters(entry: number, args: number[]): Record<string, number> {
-  const regs: Record<string, number> = { pc: entry, lr: IDLE | 1, sp: STACK_TOP, xpsr: XPSR_THUMB };
-  args.forEach((value, i) => (regs[`r${i}`] = value));
-  return regs;
-}
-
-function u32(bytes: Uint8Array): number {
-  return new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
-}
-
 let qemu: QemuInstance;
-const proxies: JlinkProxy[] = [];
 const clients: GdbClient[] = [];
 
 beforeAll(async () => {
@@ -49,16 +32,14 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-  for (const p of proxies.splice(0)) await p.close();
 });
 afterAll(async () => {
   await qemu?.stop();
 });
 
+/** A proxy in front of the file's QEMU, closed after the test (after its clients). */
 async function proxy(options?: JlinkProxyOptions): Promise<JlinkProxy> {
-  const p = await startJlinkProxy(qemu.connectOptions, options);
-  proxies.push(p);
-  return p;
+  return closeAfterTest(await startJlinkProxy(qemu.connectOptions, options));
 }
 
 /** A proxy and a client through it; the core is reset (halted at the reset vector) first. */
