@@ -7,7 +7,7 @@
  * ```
  * node dist/bench/run.js [--sizes 4,32] [--latency-ms 1] [--latency-mib 1]
  *   [--unbatched-kib 64] [--repeats 3] [--program-repeats 2] [--windows 1,4,16,64]
- *   [--json] [--out FILE] [--smoke]
+ *   [--json] [--out FILE] [--profile DIR] [--smoke]
  * ```
  * @module
  */
@@ -58,6 +58,8 @@ export interface BenchOptions {
   programRepeats: number;
   /** Packets in flight tried for the raw writer. */
   windows: number[];
+  /** Write a V8 CPU profile of each program child (`node --cpu-prof`) into this directory. */
+  profileDir?: string;
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
@@ -205,9 +207,10 @@ async function withCpu<T extends object>(pid: number, work: () => Promise<T>): P
   return { ...result, qemuCpuMs: (processCpuMs(pid) ?? q0) - q0, nodeCpuMs: (c.user + c.system) / 1000 };
 }
 
-function runChild(q: BenchQemu, file: string, extra: string[]): Promise<ChildResult> {
+function runChild(q: BenchQemu, file: string, extra: string[], profileDir: string | undefined): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const args = [PROGRAM_CHILD, q.endpoint, file, `0x${FLASH_BASE.toString(16)}`, '--qemu-pid', String(q.pid), ...extra];
+    const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
+    const args = [...profile, PROGRAM_CHILD, q.endpoint, file, `0x${FLASH_BASE.toString(16)}`, '--qemu-pid', String(q.pid), ...extra];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -408,12 +411,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         // The page changed lies mid-image, off a sector boundary.
         const extra = ['--rerun', ...(isLargest ? ['--change-page', String(Math.floor(n / 2) + 1000)] : [])];
         let file = files.get(n)!;
-        let child = await runChild(qc, file, extra);
+        let child = await runChild(qc, file, extra, options.profileDir);
         let peakRss = child.rss.afterProgram;
         for (let r = 1; r < options.programRepeats; r++) {
           file = join(work, `random-${n}-${r}.bin`);
           writeFileSync(file, randomBytes(n));
-          const run = await runChild(qc, file, extra);
+          const run = await runChild(qc, file, extra, options.profileDir);
           peakRss = Math.max(peakRss, run.rss.afterProgram);
           if (run.first.report.durationMs < child.first.report.durationMs) child = run;
         }
@@ -445,7 +448,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           // image with one page changed, so this child's first program is itself a one-page change.
           if (first.chipErase) {
             log(`6, 7 again with chipErase 'never' (${sizeName(n)})`);
-            const never = await runChild(qc, file, ['--chip-erase', 'never', '--rerun']);
+            const never = await runChild(qc, file, ['--chip-erase', 'never', '--rerun'], options.profileDir);
             onePageRows.push(onePageRow(n, 'never', never.first));
             unchangedRows.push(unchangedRow(n, 'never', never.rerun!, first.durationMs));
           }
@@ -456,7 +459,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       log(`5 program ${sizeName(largest)} again, tuned: write window ${bestWindow}, one ${sizeName(bufferSize)} buffer`);
       const tunedFile = join(work, 'random-tuned.bin');
       writeFileSync(tunedFile, randomBytes(largest));
-      const tuned = await runChild(qc, tunedFile, ['--write-window', String(bestWindow), '--buffer-size', String(bufferSize), '--table-entries', String(tableEntries)]);
+      const tunedArgs = ['--write-window', String(bestWindow), '--buffer-size', String(bufferSize), '--table-entries', String(tableEntries)];
+      const tuned = await runChild(qc, tunedFile, tunedArgs, options.profileDir);
       const ref = programRows[programRows.length - 1]!;
       programTuned = {
         bytes: largest,
@@ -816,6 +820,9 @@ export function parseArgs(argv: readonly string[]): { options: BenchOptions; jso
         break;
       case '--windows':
         options.windows = numbers(value(i++));
+        break;
+      case '--profile':
+        options.profileDir = value(i++);
         break;
       default:
         throw new Error(`unknown option ${argv[i]} (see bench/README.md)`);
