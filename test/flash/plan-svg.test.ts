@@ -8,34 +8,13 @@ import type { Element } from '@xmldom/xmldom';
 import { planFlash } from '../../lib/flash/plan.js';
 import type { FlashPlan } from '../../lib/flash/plan.js';
 import { SECTOR_STATES, SECTOR_STATE_COLORS, planSectorRuns, planToSvg, type SectorState } from '../../lib/flash/plan-svg.js';
-import type { FlashGeometry } from '../../lib/algo/algorithm.js';
 import { createImage } from '../../lib/image/image.js';
+import { ALIF_OSPI1, STM32F4_1MIB } from '../helpers/geometries.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const BASE = 0xc000_0000;
-
-/** Alif DevKit OSPI1: 32 MiB of 4 KiB sectors, 256 B pages. */
-const alif: FlashGeometry = {
-  start: BASE,
-  size: 32 * MiB,
-  pageSize: 256,
-  erasedValue: 0xff,
-  sectors: [{ address: BASE, size: 4 * KiB, count: 8192 }],
-};
-
-/** STM32F4-like: sectors of three sizes. */
-const mixed: FlashGeometry = {
-  start: 0x0800_0000,
-  size: 1 * MiB,
-  pageSize: 1 * KiB,
-  erasedValue: 0xff,
-  sectors: [
-    { address: 0x0800_0000, size: 16 * KiB, count: 4 },
-    { address: 0x0801_0000, size: 64 * KiB, count: 1 },
-    { address: 0x0802_0000, size: 128 * KiB, count: 7 },
-  ],
-};
+/** Start of the Alif OSPI1 flash, where most plans here are made. */
+const BASE = ALIF_OSPI1.start;
 
 function bytes(length: number): Uint8Array {
   return Uint8Array.from({ length }, (_, i) => (i * 7 + 3) % 0xff);
@@ -52,7 +31,7 @@ function alifPlan(options: { preserve?: boolean; chipErase?: 'always' } = {}): F
     { address: BASE + 4 * MiB, data: new Uint8Array(8 * KiB).fill(0xff) },
     { address: BASE + 8 * MiB + 0x100, data: bytes(10_000) },
   ]);
-  return planFlash(image, alif, options);
+  return planFlash(image, ALIF_OSPI1, options);
 }
 
 function parse(svg: string): Element {
@@ -186,7 +165,7 @@ describe('planToSvg', () => {
 
   it('draws small devices with sectors of several sizes in larger cells', () => {
     const image = createImage([{ address: 0x0800_0000, data: bytes(100_000) }]);
-    const plan = planFlash(image, mixed, { preserve: false });
+    const plan = planFlash(image, STM32F4_1MIB, { preserve: false });
     const root = parse(planToSvg(plan));
     expect(cellCounts(root)).toEqual({ program: 5, untouched: 7 });
     const grid = elements(root, 'g').find((g) => g.getAttribute('class') === 'grid')!;
@@ -199,7 +178,7 @@ describe('planToSvg', () => {
   });
 
   it('draws an empty plan as an all-untouched device', () => {
-    const plan = planFlash(createImage([]), alif);
+    const plan = planFlash(createImage([]), ALIF_OSPI1);
     expect(cellCounts(parse(planToSvg(plan)))).toEqual({ untouched: 8192 });
   });
 });
@@ -223,7 +202,7 @@ describe('planSectorRuns', () => {
 
   it('gives sectors of different sizes their own size', () => {
     const image = createImage([{ address: 0x0801_0000, data: bytes(64 * KiB) }]);
-    const runs = planSectorRuns(planFlash(image, mixed));
+    const runs = planSectorRuns(planFlash(image, STM32F4_1MIB));
     expect(runs.map((r) => [r.addressHex, r.count, r.size, r.state])).toEqual([
       ['0x08000000', 4, 64 * KiB, 'untouched'],
       ['0x08010000', 1, 64 * KiB, 'program'],

@@ -8,31 +8,10 @@ import { sectorAt, sectorCount } from '../../lib/algo/algorithm.js';
 import type { FlashGeometry, SectorRun } from '../../lib/algo/algorithm.js';
 import { createImage } from '../../lib/image/image.js';
 import type { Image } from '../../lib/image/image.js';
+import { ALIF_OSPI1, STM32F4_1MIB } from '../helpers/geometries.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-/** Alif DevKit OSPI1: IS25WX256, 32 MiB of uniform 4 KiB sectors, 256 B pages (Ensemble_IS25WX256.FLM). */
-const alif: FlashGeometry = {
-  start: 0xc000_0000,
-  size: 32 * MiB,
-  pageSize: 256,
-  erasedValue: 0xff,
-  sectors: [{ address: 0xc000_0000, size: 4 * KiB, count: 8192 }],
-};
-
-/** STM32F4 1 MiB bank: 4 × 16 KiB, 1 × 64 KiB, 7 × 128 KiB. */
-const stm32f4: FlashGeometry = {
-  start: 0x0800_0000,
-  size: 1 * MiB,
-  pageSize: 1 * KiB,
-  erasedValue: 0xff,
-  sectors: [
-    { address: 0x0800_0000, size: 16 * KiB, count: 4 },
-    { address: 0x0801_0000, size: 64 * KiB, count: 1 },
-    { address: 0x0802_0000, size: 128 * KiB, count: 7 },
-  ],
-};
 
 /** A tiny device to reason about by hand: 4 sectors of 64 B, 16 B pages, at 0x1000. */
 const tiny: FlashGeometry = {
@@ -146,7 +125,7 @@ describe('planFlash: what is erased and programmed', () => {
 
   it('follows non-uniform sector runs (STM32F4: 4 × 16 KiB, 64 KiB, 7 × 128 KiB)', () => {
     // From 0x0800_8000 (sector 2) to 0x0802_1000 (1 page into sector 5).
-    const plan = planFlash(image([0x0800_8000, bytes(0x1_9000)]), stm32f4);
+    const plan = planFlash(image([0x0800_8000, bytes(0x1_9000)]), STM32F4_1MIB);
     expect(plan.sectors.map((s) => [s.index, s.address.toString(16), s.size / KiB, s.keep])).toEqual([
       [2, '8008000', 16, []],
       [3, '800c000', 16, []],
@@ -157,7 +136,7 @@ describe('planFlash: what is erased and programmed', () => {
   });
 
   it('plans an empty image as nothing to do', () => {
-    const plan = planFlash({ segments: [] }, alif);
+    const plan = planFlash({ segments: [] }, ALIF_OSPI1);
     expect(plan.sectors).toEqual([]);
     expect(plan.erase).toEqual({ kind: 'none', reason: 'nothing to erase: the image is empty' });
     expect(plan.totals).toEqual({
@@ -189,7 +168,7 @@ describe('planFlash: what is erased and programmed', () => {
 
 describe('planFlash: images outside the flash', () => {
   it('refuses an image that ends past the flash, printing both ranges', () => {
-    const act = () => planFlash(image([0xc000_0000, bytes(16)], [0xc1ff_ff00, bytes(0x200)]), alif);
+    const act = () => planFlash(image([0xc000_0000, bytes(16)], [0xc1ff_ff00, bytes(0x200)]), ALIF_OSPI1);
     expect(act).toThrow(OutOfFlashError);
     expect(act).toThrow(
       'image 0xc0000000–0xc20000ff lies outside flash 0xc0000000–0xc1ffffff (256 bytes past the end); ' +
@@ -200,7 +179,7 @@ describe('planFlash: images outside the flash', () => {
   it('refuses an image that starts before the flash, naming the offending segment in the error fields', () => {
     let error: unknown;
     try {
-      planFlash(image([0x0000_0000, bytes(0x100)]), alif);
+      planFlash(image([0x0000_0000, bytes(0x100)]), ALIF_OSPI1);
     } catch (err) {
       error = err;
     }
@@ -216,7 +195,7 @@ describe('planFlash: images outside the flash', () => {
   });
 
   it('accepts an image that ends exactly at the end of the flash', () => {
-    const plan = planFlash(image([0xc1ff_ff00, bytes(0x100)]), alif);
+    const plan = planFlash(image([0xc1ff_ff00, bytes(0x100)]), ALIF_OSPI1);
     expect(plan.sectors.map((s) => s.index)).toEqual([8191]);
   });
 });
@@ -233,7 +212,7 @@ describe('planFlash: memory', () => {
     const data = new Uint8Array(32 * MiB).fill(0xff); // worst case for the blank-page scan
     data.fill(0x5a, 0, 4 * KiB);
     const started = performance.now();
-    const plan = planFlash(image([0xc000_0000, data]), alif);
+    const plan = planFlash(image([0xc000_0000, data]), ALIF_OSPI1);
     const elapsed = performance.now() - started;
     expect(plan.sectors).toHaveLength(8192);
     expect(plan.sectors.every((s) => s.data.buffer === data.buffer)).toBe(true);
@@ -342,7 +321,7 @@ describe('planFlash: invalid input', () => {
 describe('formatPlan: the layout at a glance', () => {
   it('shows a small image at the start of the Alif OSPI flash and the untouched rest', () => {
     // 10000 bytes: 2 full sectors + 1808 bytes of the third.
-    const plan = planFlash(image([0xc000_0000, bytes(10_000)]), alif);
+    const plan = planFlash(image([0xc000_0000, bytes(10_000)]), ALIF_OSPI1);
     expect(formatPlan(plan)).toMatchInlineSnapshot(`
       "flash   0xc0000000–0xc1ffffff  32 MiB, 8192 sectors, 256 B pages, erased value 0xff
       image   0xc0000000–0xc000270f  9.8 KiB in 1 segment
@@ -365,7 +344,7 @@ describe('formatPlan: the layout at a glance', () => {
         [0xc002_0000, blank], // a sector the image wants blank
         [0xc100_0800, bytes(100)], // a few bytes in the middle of a sector
       ),
-      alif,
+      ALIF_OSPI1,
     );
     expect(formatPlan(plan)).toMatchInlineSnapshot(`
       "flash   0xc0000000–0xc1ffffff  32 MiB, 8192 sectors, 256 B pages, erased value 0xff
@@ -385,7 +364,7 @@ describe('formatPlan: the layout at a glance', () => {
   });
 
   it('shows non-uniform STM32F4 sectors', () => {
-    const plan = planFlash(image([0x0800_0000, bytes(0x1_9000)]), stm32f4, { preserve: false });
+    const plan = planFlash(image([0x0800_0000, bytes(0x1_9000)]), STM32F4_1MIB, { preserve: false });
     expect(formatPlan(plan)).toMatchInlineSnapshot(`
       "flash   0x08000000–0x080fffff  1 MiB, 12 sectors, 1 KiB pages, erased value 0xff
       image   0x08000000–0x08018fff  100 KiB in 1 segment
@@ -400,7 +379,7 @@ describe('formatPlan: the layout at a glance', () => {
   });
 
   it('shows the sectors a chip erase wipes', () => {
-    const plan = planFlash(image([0x0800_0000, bytes(0x8000)]), stm32f4, { chipErase: 'always', preserve: false });
+    const plan = planFlash(image([0x0800_0000, bytes(0x8000)]), STM32F4_1MIB, { chipErase: 'always', preserve: false });
     expect(formatPlan(plan)).toMatchInlineSnapshot(`
       "flash   0x08000000–0x080fffff  1 MiB, 12 sectors, 1 KiB pages, erased value 0xff
       image   0x08000000–0x08007fff  32 KiB in 1 segment
@@ -418,7 +397,7 @@ describe('formatPlan: the layout at a glance', () => {
   it('sums up the rows past maxRows in one line', () => {
     const pieces: [number, Uint8Array][] = [];
     for (let i = 0; i < 10; i++) pieces.push([0xc000_0000 + i * 0x2000, bytes(4 * KiB)]);
-    const plan = planFlash(image(...pieces), alif);
+    const plan = planFlash(image(...pieces), ALIF_OSPI1);
     expect(formatPlan(plan, { maxRows: 4 })).toMatchInlineSnapshot(`
       "flash   0xc0000000–0xc1ffffff  32 MiB, 8192 sectors, 256 B pages, erased value 0xff
       image   0xc0000000–0xc0012fff  40 KiB in 10 segments
@@ -449,7 +428,7 @@ describe('formatPlan: the layout at a glance', () => {
 
 describe('planToJSON', () => {
   it('is JSON-safe: no byte arrays, addresses as numbers and hex strings, pages as runs', () => {
-    const plan = planFlash(image([0xc000_0000, bytes(300)]), alif);
+    const plan = planFlash(image([0xc000_0000, bytes(300)]), ALIF_OSPI1);
     const json = planToJSON(plan);
     expect(JSON.parse(JSON.stringify(json))).toEqual(json);
     expect(json.flash).toMatchObject({ start: 0xc000_0000, startHex: '0xc0000000', last: 0xc1ff_ffff, lastHex: '0xc1ffffff', sectorCount: 8192 });
