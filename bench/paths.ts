@@ -1,6 +1,6 @@
 /**
  * Where the benchmark finds the repository's fixtures, from its source
- * (bench/*.ts under vitest) or from its build (dist/bench/*.js).
+ * (bench/*.ts under vitest) or from its build (dist/bench/bench/*.js).
  * @module
  */
 import { existsSync } from 'node:fs';
@@ -21,4 +21,6 @@ export const REPO_ROOT = (() => {
 export const FIXTURE_DIR = join(REPO_ROOT, 'test', 'fixtures', 'build');
 
 /** The compiled child that runs one program case (figure 9 needs its own process). */
-export const PROGRAM_CHILD = join(REPO_ROOT, 'dist', 'bench', 'program-child.js');
+// tsconfig.bench.json compiles bench/ and the lib it imports into dist/bench/ (its own copy, so
+// compiling the bench never rewrites dist/lib under a test that is running it).
+export const PROGRAM_CHILD = join(REPO_ROOT, 'dist', 'bench', 'bench', 'program-child.js');

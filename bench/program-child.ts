@@ -3,7 +3,7 @@
  * program's and nothing else's (figure 9). Run by bench/run.ts:
  *
  * ```
- * node dist/bench/program-child.js ENDPOINT IMAGE.bin BASE [--qemu-pid PID]
+ * node dist/bench/bench/program-child.js ENDPOINT IMAGE.bin BASE [--qemu-pid PID]
  *   [--chip-erase auto|never|always] [--write-window N] [--buffer-size BYTES] [--table-entries N]
  *   [--rerun] [--change-page OFFSET]
  * ```

@@ -5,7 +5,7 @@
  * measured in the same run; bench/README.md says what each one means.
  *
  * ```
- * node dist/bench/run.js [--sizes 4,32] [--latency-ms 1] [--latency-mib 1]
+ * node dist/bench/bench/run.js [--sizes 4,32] [--latency-ms 1] [--latency-mib 1]
  *   [--unbatched-kib 64] [--repeats 3] [--program-repeats 2] [--windows 1,4,16,64]
  *   [--json] [--out FILE] [--profile DIR] [--smoke]
  * ```

@@ -1,5 +1,5 @@
 /**
- * The benchmark still runs: `node dist/bench/run.js --smoke --json` against
+ * The benchmark still runs: `node dist/bench/bench/run.js --smoke --json` against
  * QEMU with tiny sizes, and its JSON holds every figure of issue 5. No
  * assertion on time or speed (CI machines vary); only on what must hold
  * whatever the speed: an unchanged re-run sends no image data, a one-page
@@ -13,7 +13,7 @@ import type { BenchResult } from '../bench/run.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-const RUN = join(ROOT, 'dist', 'bench', 'run.js');
+const RUN = join(ROOT, 'dist', 'bench', 'bench', 'run.js');
 
 function run(args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -36,7 +36,7 @@ describe('npm run bench (smoke: tiny sizes)', () => {
   let result: BenchResult;
 
   beforeAll(async () => {
-    // The bench is compiled on its own (tsconfig.bench.json); `npm test` only builds lib and bin.
+    // The bench is compiled on its own (tsconfig.bench.json → dist/bench/, apart from dist/lib).
     await run([TSC, '-p', 'tsconfig.bench.json'], 120_000);
     const { stdout } = await run([RUN, '--smoke', '--json'], 180_000);
     result = JSON.parse(stdout) as BenchResult;
