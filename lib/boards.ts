@@ -27,33 +27,37 @@ export interface BoardPreset {
   readonly algorithm: string;
 }
 
-/** Built-in presets by name. */
-export const BOARDS: Readonly<Record<string, BoardPreset>> = {
-  'alif-e7-hp': {
-    name: 'alif-e7-hp',
-    description: 'Alif Ensemble E7 DevKit, Cortex-M55 high-performance core (HP), OSPI1 flash IS25WX256',
+/** OSPI1 of the Alif Ensemble DevKit (IS25WX256, 32 MiB), and where the QEMU NOR simulator copies its geometry. */
+const ALIF_OSPI1_FLASH = { start: 0xc0000000, size: 32 << 20 } as const;
+
+/**
+ * The Alif Ensemble E7 DevKit seen from one of its two Cortex-M55 cores. Both
+ * run the same FLM on the same OSPI1 flash, each from its own ITCM (mapped at
+ * 0 on either core); only the name and the J-Link device differ.
+ */
+function alifE7Preset(core: 'HP' | 'HE', kind: string): BoardPreset {
+  return {
+    name: `alif-e7-${core.toLowerCase()}`,
+    description: `Alif Ensemble E7 DevKit, Cortex-M55 ${kind} core (${core}), OSPI1 flash IS25WX256`,
     // Alif's Ensemble_IS25WX256.FLM is linked to run from ITCM at 0 (RAMsize 0x40000).
     ram: { start: 0x00000000, size: 0x40000 },
-    flash: { start: 0xc0000000, size: 32 << 20 },
+    flash: ALIF_OSPI1_FLASH,
     memoryMapped: false,
-    jlinkDevice: 'AE722F80F55D5_HP',
+    jlinkDevice: `AE722F80F55D5_${core}`,
     algorithm: 'Ensemble_IS25WX256.FLM from the Alif Ensemble CMSIS pack (AlifSemiconductor.Ensemble DFP)',
-  },
-  'alif-e7-he': {
-    name: 'alif-e7-he',
-    description: 'Alif Ensemble E7 DevKit, Cortex-M55 high-efficiency core (HE), OSPI1 flash IS25WX256',
-    ram: { start: 0x00000000, size: 0x40000 },
-    flash: { start: 0xc0000000, size: 32 << 20 },
-    memoryMapped: false,
-    jlinkDevice: 'AE722F80F55D5_HE',
-    algorithm: 'Ensemble_IS25WX256.FLM from the Alif Ensemble CMSIS pack (AlifSemiconductor.Ensemble DFP)',
-  },
+  };
+}
+
+/** Built-in presets by name. */
+export const BOARDS: Readonly<Record<string, BoardPreset>> = {
+  'alif-e7-hp': alifE7Preset('HP', 'high-performance'),
+  'alif-e7-he': alifE7Preset('HE', 'high-efficiency'),
   'qemu-an547': {
     name: 'qemu-an547',
     description: "QEMU mps3-an547 (Cortex-M55) with rspflash's NOR simulator in DDR at 0xC0000000 (the Alif geometry)",
     // ISRAM (4 MiB at 0x21000000): apart from the boot image's ITCM and DTCM.
     ram: { start: 0x21000000, size: 0x40000 },
-    flash: { start: 0xc0000000, size: 32 << 20 },
+    flash: ALIF_OSPI1_FLASH,
     memoryMapped: true,
     algorithm: 'test/fixtures/build/nor-sim.flm in the rspflash repository',
   },
