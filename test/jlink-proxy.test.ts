@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RspConnection } from '../lib/rsp/connection.js';
 import { escapeBinary, frameText, hexDecode, hexEncode } from '../lib/rsp/packet.js';
 import { JLINK_QSUPPORTED, JLINK_REGISTERS, JLINK_TARGET_XML, startJlinkProxy, type JlinkProxy, type JlinkProxyOptions } from './helpers/jlink-proxy.js';
@@ -31,19 +31,15 @@ const fromLe = (hex: string): number => {
 const reg = (g: string, i: number): number => fromLe(g.slice(8 * i, 8 * i + 8));
 
 let qemu: QemuInstance;
-const clients: RspConnection[] = [];
 
 beforeAll(async () => {
   qemu = await startQemu({ machine: 'mps3-an547' });
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
 });
 afterAll(async () => {
   await qemu?.stop();
 });
 
-/** A proxy in front of the file's QEMU, closed after the test (after its clients). */
+/** A proxy in front of the file's QEMU, closed after the test. */
 async function proxy(options?: JlinkProxyOptions): Promise<JlinkProxy> {
   return closeAfterTest(await startJlinkProxy(qemu.connectOptions, options));
 }
@@ -57,8 +53,7 @@ async function connect(p: JlinkProxy): Promise<RspConnection> {
   socket.setNoDelay(true);
   const c = new RspConnection(socket);
   c.on('error', () => undefined);
-  clients.push(c);
-  return c;
+  return closeAfterTest(c);
 }
 
 /** Connects like rspflash/GDB: qSupported, no-ack mode, `?`. */

@@ -7,7 +7,7 @@
  * it; gdb-multiarch checks run only while no client of ours is connected.
  */
 import { Duplex } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionClosedError, ReplyFormatError, ServerError, UnsupportedError } from '../../lib/errors.js';
 import { PacketParser, frameText } from '../../lib/rsp/packet.js';
 import { GdbClient, type GdbConnectOptions } from '../../lib/gdb/client.js';
@@ -15,6 +15,7 @@ import { gdbReadMemory, gdbRun } from '../helpers/gdb-multiarch.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
 import { DTCM, STACK_TOP, bootSymbol, callRegisters } from '../helpers/boot-an547.js';
 import { u32 } from '../helpers/bytes.js';
+import { closeAfterTest } from '../helpers/cleanup.js';
 
 const RESET = bootSymbol('Reset_Handler');
 const IDLE = bootSymbol('idle');
@@ -62,22 +63,17 @@ function le32(value: number): Uint8Array {
 const mbps = (bytes: number, ms: number): string => (bytes / MiB / (ms / 1000)).toFixed(2);
 
 let qemu: QemuInstance;
-const clients: GdbClient[] = [];
 
 beforeAll(async () => {
   qemu = await startQemu({ machine: 'mps3-an547' });
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
 });
 afterAll(async () => {
   await qemu?.stop();
 });
 
+/** A client of the file's QEMU, closed after the test (a test may close it first, or break its link). */
 async function connect(options: GdbConnectOptions = {}): Promise<GdbClient> {
-  const gdb = await GdbClient.connect(qemu.connectOptions, options);
-  clients.push(gdb);
-  return gdb;
+  return closeAfterTest(await GdbClient.connect(qemu.connectOptions, options), { ignoreErrors: true });
 }
 
 /** Connects and resets the core (halted at the reset vector), so no test depends on the one before. */

@@ -4,7 +4,7 @@
  * mode, binary X writes, p refused, upper-case register names, S05 stop
  * replies, `monitor go` instead of detach.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnsupportedError } from '../../lib/errors.js';
 import { GdbClient, type GdbConnectOptions } from '../../lib/gdb/client.js';
 import { hexEncode } from '../../lib/rsp/packet.js';
@@ -25,21 +25,22 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const monitorPacket = (command: string): string => `qRcmd,${hexEncode(Buffer.from(command))}`;
 
 let qemu: QemuInstance;
-const clients: GdbClient[] = [];
 
 beforeAll(async () => {
   qemu = await startQemu({ machine: 'mps3-an547' });
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
 });
 afterAll(async () => {
   await qemu?.stop();
 });
 
-/** A proxy in front of the file's QEMU, closed after the test (after its clients). */
+/** A proxy in front of the file's QEMU, closed after the test. */
 async function proxy(options?: JlinkProxyOptions): Promise<JlinkProxy> {
   return closeAfterTest(await startJlinkProxy(qemu.connectOptions, options));
+}
+
+/** A client through proxy `p`, closed after the test (before the proxy; a test may close it first). */
+async function client(p: JlinkProxy, options: GdbConnectOptions = {}): Promise<GdbClient> {
+  return closeAfterTest(await GdbClient.connect({ host: p.host, port: p.port }, options), { ignoreErrors: true });
 }
 
 /** A proxy and a client through it; the core is reset (halted at the reset vector) first. */
@@ -48,8 +49,7 @@ async function session(
   clientOptions: GdbConnectOptions = {},
 ): Promise<{ p: JlinkProxy; gdb: GdbClient }> {
   const p = await proxy(proxyOptions);
-  const gdb = await GdbClient.connect({ host: p.host, port: p.port }, clientOptions);
-  clients.push(gdb);
+  const gdb = await client(p, clientOptions);
   await gdb.monitor('reset');
   return { p, gdb };
 }
@@ -198,12 +198,7 @@ describe('GdbClient on the J-Link dialect', () => {
     expect(sent).not.toContain('D');
     await sleep(100);
     // A new session (the proxy's next upstream link stops the VM when it connects).
-    const { gdb: again } = await (async () => {
-      const q = await proxy();
-      const c = await GdbClient.connect({ host: q.host, port: q.port });
-      clients.push(c);
-      return { gdb: c };
-    })();
+    const again = await client(await proxy());
     expect(u32(await again.readMemory(RT_COUNTER, 4))).toBeGreaterThan(1000);
   });
 
@@ -216,8 +211,7 @@ describe('GdbClient on the J-Link dialect', () => {
     expect(since(p, from)).toEqual([]);
     await sleep(100);
     const q = await proxy();
-    const again = await GdbClient.connect({ host: q.host, port: q.port });
-    clients.push(again);
+    const again = await client(q);
     expect(u32(await again.readMemory(RT_COUNTER, 4))).toBe(0);
     expect((await again.readRegisters(['pc'])).pc).toBe(RT_SPIN);
   });

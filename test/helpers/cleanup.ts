@@ -5,21 +5,34 @@
  */
 import { onTestFinished } from 'vitest';
 
+/** Options of {@link closeAfterTest}. */
+export interface CloseAfterTestOptions {
+  /**
+   * Let `close()` fail without failing the test: for a client the test may
+   * already have closed, or whose link it broke on purpose.
+   */
+  ignoreErrors?: boolean;
+}
+
 /**
  * Closes `resource` once the running test has finished, passed or failed.
- * That is after the file's `afterEach` hooks, so a client closed there goes
- * before the proxy it talks through; several resources close in the reverse
- * order they were opened. Call it from inside a test, not from a hook. An
- * error from `close()` fails the test.
+ * Resources close in the reverse order they were opened, so a client goes
+ * before the proxy it talks through. Call it from inside a test, not from a
+ * hook. An error from `close()` fails the test unless `ignoreErrors` is set.
  *
  * @example
  * ```ts
  * const p = closeAfterTest(await startJlinkProxy(qemu.connectOptions));
+ * const gdb = closeAfterTest(await GdbClient.connect({ host: p.host, port: p.port }), { ignoreErrors: true });
  * ```
  */
-export function closeAfterTest<T extends { close(): unknown }>(resource: T): T {
+export function closeAfterTest<T extends { close(): unknown }>(resource: T, options: CloseAfterTestOptions = {}): T {
   onTestFinished(async () => {
-    await resource.close();
+    try {
+      await resource.close();
+    } catch (err) {
+      if (!options.ignoreErrors) throw err;
+    }
   });
   return resource;
 }
