@@ -672,6 +672,7 @@ export class GdbClient extends EventEmitter {
     options.signal?.addEventListener('abort', interrupt, { once: true });
     try {
       const reply = await this.#conn.requestText(packet, { timeoutMs: Infinity, label: packet });
+      if (isErrorReply(reply)) throw opError(`Resuming the core ('${packet}') failed`, packet, reply);
       const stop = parseStopReply(reply);
       this.#noteStop(stop);
       this.#state = stop.kind === 'exited' || stop.kind === 'killed' ? 'exited' : 'halted';

@@ -235,8 +235,8 @@ const failing: Failing[] = [
   {
     fault: "E01 instead of a stop reply to 'c' while programming",
     faults: () => ({ rules: [{ direction: 'toServer', match: /^c$/, nth: nthIn(map, 'program', /^c$/, 3), action: { kind: 'error' } }] }),
-    // A stop reply that is an error: RSPFLASH_REPLY_FORMAT today (see the report: a ServerError would say more).
-    codes: ['RSPFLASH_SERVER_ERROR', 'RSPFLASH_REPLY_FORMAT'],
+    codes: ['RSPFLASH_SERVER_ERROR'],
+    names: /Resuming the core \('c'\) failed: the server answered 'E01'/,
   },
   {
     fault: "E01 to a register read ('g') after a program run",
