@@ -30,6 +30,7 @@ import { UsageError } from './errors.js';
 export * from './errors.js';
 export { GdbClient, DEFAULT_GDB_PORT } from './gdb/client.js';
 export type { GdbConnectOptions, GdbEndpoint, ServerInfo, ContinueResult, ConnectionStats } from './gdb/client.js';
+export { signalName } from './gdb/stop.js';
 export type { StopReply, SignalStop, ExitedStop, KilledStop, NoResumedStop } from './gdb/stop.js';
 export type { RegisterInfo, TargetDescription } from './gdb/target-xml.js';
 export type { MemoryRegion, MemoryType } from './gdb/memory-map.js';
@@ -52,18 +53,26 @@ export {
   type SectorRun,
 } from './algo/algorithm.js';
 export { loadAlgorithm, type LoadAlgorithmOptions } from './algo/load.js';
-export { listProbeRsAlgorithms } from './algo/probe-rs.js';
-export { AlgorithmRunner, type RunnerOptions, type RunnerStats } from './algo/runner.js';
-export { planRamLayout, describeLayout, type RamRegion, type RamLayout, type LayoutOptions, type BufferSlot } from './algo/layout.js';
+export { listProbeRsAlgorithms, type ProbeRsAlgorithmSummary } from './algo/probe-rs.js';
+export { AlgorithmRunner, MIN_CALL_TIMEOUT_MS, type RunnerOptions, type RunnerStats } from './algo/runner.js';
+export {
+  planRamLayout,
+  describeLayout,
+  DEFAULT_MAX_BUFFER,
+  DEFAULT_STACK,
+  HELPER_STACK,
+  MAX_TABLE_ENTRIES,
+  MIN_TABLE_ENTRIES,
+  type RamRegion, type RamLayout, type LayoutOptions, type BufferSlot } from './algo/layout.js';
 export type { BatchCall } from './algo/sequencer.js';
 
 export { createImage, imageBytes, imageStart, imageEnd, imageSize, type Image, type Segment, type SourcedSegment } from './image/image.js';
 export { loadImage, detectImageFormat, type ImageFormat, type LoadImageOptions } from './image/load.js';
 export { imageToIntelHex, parseIntelHex, type IntelHexFile, type IntelHexWriteOptions } from './image/hex.js';
-export { imageToSrec, parseSrec, type SrecFile, type SrecWriteOptions } from './image/srec.js';
+export { imageToSrec, parseSrec, type SrecAddressSize, type SrecFile, type SrecWriteOptions } from './image/srec.js';
 
 export { planFlash, type FlashPlan, type PlanOptions, type PlannedSector, type ChipEraseMode, type EraseDecision, type EraseKind, type PlanTotals, type ByteRange, type EraseEstimate } from './flash/plan.js';
-export { formatPlan, planToJSON, formatBytes, type PlanJSON, type SectorJSON, type AddressJSON, type FormatPlanOptions } from './flash/plan-format.js';
+export { formatPlan, planToJSON, formatBytes, DEFAULT_MAX_ROWS, type SectorAction, type PageRunJSON, type PlanJSON, type SectorJSON, type AddressJSON, type FormatPlanOptions } from './flash/plan-format.js';
 export {
   planToSvg,
   planSectorRuns,
@@ -75,7 +84,7 @@ export {
   type SectorStateRun,
   type SectorStateOptions,
 } from './flash/plan-svg.js';
-export { Flasher, planProgram, type FlasherOptions, type ProgramOptions, type VerifyMode, type CompareMode } from './flash/flasher.js';
+export { Flasher, planProgram, type FlashStep, type FlasherOptions, type ProgramOptions, type VerifyMode, type CompareMode } from './flash/flasher.js';
 export { watchProgress, type FlashEvent, type FlashPhase, type FlashReport, type ProgressListener } from './flash/progress.js';
 export { BOARDS, boardPreset, type BoardPreset } from './boards.js';
 

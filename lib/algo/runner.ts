@@ -77,7 +77,8 @@ const HELPER_TIMEOUT_MS = 5000;
  */
 const RANGE_MS_PER_KIB = 1;
 /** Least time any algorithm routine gets, ms. */
-const MIN_CALL_TIMEOUT_MS = 1000;
+/** Shortest timeout of any call, ms: even a tiny call may wait on a loaded host or a slow probe. */
+export const MIN_CALL_TIMEOUT_MS = 1000;
 
 const EXCEPTION_NAMES: Record<number, string> = {
   2: 'NMI',
