@@ -204,16 +204,25 @@ export class Flasher {
       let sectors = [...plan.sectors];
       let skipped = 0;
       let skippedBytes = 0;
-      if ((options.skipUnchanged ?? true) && plan.erase.kind !== 'chip' && sectors.length > 0) {
+      let chipErase = plan.erase.kind === 'chip';
+      // Compare first, even when the plan chose chip erase on its own ('auto'): erasing the whole chip
+      // would throw away sectors that already hold the image. Only an explicit 'always' skips the compare.
+      if ((options.skipUnchanged ?? true) && options.chipErase !== 'always' && sectors.length > 0) {
         const same = await this.#unchanged(sectors, options.compare ?? 'auto', session);
-        sectors = sectors.filter((s) => !same.has(s.address));
-        skipped = same.size;
-        skippedBytes = plan.sectors.filter((s) => same.has(s.address)).reduce((n, s) => n + s.size, 0);
+        if (chipErase && same.size > 0) {
+          chipErase = false;
+          this.#log(`chip erase declined: ${same.size} of ${plan.sectors.length} sectors already hold the image`);
+        }
+        if (!chipErase) {
+          sectors = sectors.filter((s) => !same.has(s.address));
+          skipped = same.size;
+          skippedBytes = plan.sectors.filter((s) => same.has(s.address)).reduce((n, s) => n + s.size, 0);
+        }
         session.emit({ type: 'skip', sectors: skipped, bytes: skippedBytes });
         this.#log(`skip-unchanged: ${skipped} of ${plan.sectors.length} sectors already hold the image`);
       }
       const kept = await this.#keep(sectors, session);
-      if (plan.erase.kind === 'chip') await this.#eraseChip(session);
+      if (chipErase) await this.#eraseChip(session);
       else await this.#eraseSectors(sectors, session);
       const chunks = this.#chunks(sectors, kept);
       await this.#programChunks(chunks, verifyMode === 'algo', session);
@@ -223,8 +232,8 @@ export class Flasher {
         imageBytes: plan.totals.imageBytes,
         sectorsTouched: plan.sectors.length,
         sectorsSkipped: skipped,
-        sectorsErased: plan.erase.kind === 'chip' ? 0 : sectors.length,
-        chipErase: plan.erase.kind === 'chip',
+        sectorsErased: chipErase ? 0 : sectors.length,
+        chipErase,
         pagesProgrammed: chunks.reduce((n, c) => n + c.data.length / this.algorithm.geometry.pageSize, 0),
         bytesProgrammed: chunks.reduce((n, c) => n + c.data.length, 0),
         bytesKept: kept.bytes,
@@ -659,9 +668,11 @@ export class Flasher {
     items: readonly T[],
     run: (slot: number, placed: { item: T; address: number; data: Uint8Array; offset: number }[], buffer: { address: number; size: number }) => Promise<void>,
     session: Session,
+    callsPerItem = 1,
   ): Promise<void> {
     const buffer = this.runner.buffer(0);
-    const maxEntries = this.runner.layout.buffers[0]!.tableEntries;
+    // Each placed item becomes `callsPerItem` table entries (ProgramPage run + Verify run when verifying).
+    const maxEntries = Math.max(1, Math.floor(this.runner.layout.buffers[0]!.tableEntries / callsPerItem));
     let placed: { item: T; address: number; data: Uint8Array; offset: number }[] = [];
     let used = 0;
     const flush = async () => {
@@ -723,6 +734,7 @@ export class Flasher {
         phase.advance(placed.reduce((n, p) => n + p.data.length, 0));
       },
       session,
+      verifyEntry === undefined ? 1 : 2,
     );
     phase.end();
   }

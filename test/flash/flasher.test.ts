@@ -187,3 +187,45 @@ describe('other algorithm formats program the same flash', () => {
     });
   }
 });
+
+describe('Flasher.program decisions found by the benchmark', () => {
+  it('programs a sparse image of 300 separate pages (more page runs than one batch table holds)', async () => {
+    const pages = Array.from({ length: 300 }, (_, i) => ({ address: FLASH + 0xa00000 + i * 8192, data: new Uint8Array(randomBytes(256)), source: `page ${i}` }));
+    const sparse = createImage(pages);
+    const report = await withFlasher(FIXTURES.norSim, (f) => f.program(sparse, { preserve: false, skipUnchanged: false }));
+    expect(report.pagesProgrammed).toBe(300);
+    for (const p of [pages[0]!, pages[151]!, pages[299]!]) {
+      const back = await gdbReadMemory(qemu.connectOptions, p.address, 256);
+      expect(Buffer.compare(Buffer.from(back), Buffer.from(p.data)), `page at 0x${p.address.toString(16)}`).toBe(0);
+    }
+  });
+
+  it('does not chip-erase a device whose sectors already hold the image: an unchanged re-run skips everything', async () => {
+    // A 256 KiB device (the simulator's first 64 sectors) whose chip erase the estimate favours.
+    const base = loadAlgorithm(readFileSync(FIXTURES.norSim), 'nor-sim.flm');
+    const small = {
+      ...base,
+      geometry: { ...base.geometry, start: FLASH + 0xb00000, size: 256 << 10, sectors: [{ address: FLASH + 0xb00000, size: 4096, count: 64 }] },
+      timeouts: { ...base.timeouts, eraseChip: 1000 },
+    };
+    const data = new Uint8Array(randomBytes(256 << 10));
+    const run = async () => {
+      const gdb = await GdbClient.connect(qemu.connectOptions);
+      try {
+        const flasher = await Flasher.create(gdb, small, { ram: board.ram, memoryMapped: true });
+        try {
+          const plan = flasher.plan(image(FLASH + 0xb00000, data));
+          expect(plan.erase.kind).toBe('chip');
+          return await flasher.program(image(FLASH + 0xb00000, data));
+        } finally {
+          await flasher.close();
+        }
+      } finally {
+        await gdb.close();
+      }
+    };
+    await run();
+    const again = await run();
+    expect(again).toMatchObject({ chipErase: false, sectorsSkipped: 64, sectorsErased: 0, bytesProgrammed: 0 });
+  });
+});
