@@ -35,7 +35,7 @@ arm-none-eabi-objcopy -O binary "$tmp/blob.elf" "$tmp/blob.bin"
   echo ''
   echo '/** Offsets of the routines in {@link TARGET_CODE} (Thumb bit clear). */'
   echo 'export const TARGET_ENTRY = {'
-  for sym in rsp_trap rsp_call rsp_seq_run rsp_crc32 rsp_core_clean rsp_core_restore rsp_splim_clear rsp_splim_restore rsp_nop; do
+  for sym in rsp_trap rsp_call rsp_seq_run rsp_crc32 rsp_hash32 rsp_core_clean rsp_core_restore rsp_splim_clear rsp_splim_restore rsp_nop; do
     addr=$(arm-none-eabi-nm "$tmp/blob.elf" | awk -v s="$sym" '$3==s {print $1}')
     [ -n "$addr" ] || { echo "symbol $sym missing" >&2; exit 1; }
     key=${sym#rsp_}

@@ -86,6 +86,62 @@ __attribute__((used, noinline)) uint32_t rsp_crc32(uint32_t crc, const uint8_t *
 }
 
 /*
+ * MurmurHash3 (x86, 32-bit) of `len` bytes at `addr`, with `seed`: what
+ * skip-unchanged compares, word at a time (about 45 times faster than the
+ * byte-table CRC-32 under QEMU, measured). Words are taken little-endian from
+ * the first byte of the range; an unaligned range is read byte by byte (an
+ * ARMv6-M core faults on unaligned word loads) with the same result.
+ * lib/flash/hash.ts computes the same function on the host.
+ */
+static inline uint32_t rotl32(uint32_t x, uint32_t r)
+{
+    return (x << r) | (x >> (32u - r));
+}
+
+static inline uint32_t murmur_mix(uint32_t k)
+{
+    k *= 0xcc9e2d51u;
+    k = rotl32(k, 15);
+    return k * 0x1b873593u;
+}
+
+__attribute__((used, noinline)) uint32_t rsp_hash32(uint32_t seed, const uint8_t *addr, uint32_t len)
+{
+    uint32_t h = seed;
+    uint32_t words = len >> 2;
+    if (((uint32_t)addr & 3u) == 0) {
+        const volatile uint32_t *w = (const volatile uint32_t *)addr;
+        for (uint32_t i = 0; i < words; i++) {
+            h ^= murmur_mix(w[i]);
+            h = rotl32(h, 13);
+            h = h * 5u + 0xe6546b64u;
+        }
+    } else {
+        for (uint32_t i = 0; i < words; i++) {
+            const volatile uint8_t *b = addr + 4u * i;
+            uint32_t k = (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+            h ^= murmur_mix(k);
+            h = rotl32(h, 13);
+            h = h * 5u + 0xe6546b64u;
+        }
+    }
+    const volatile uint8_t *tail = addr + 4u * words;
+    uint32_t k = 0;
+    switch (len & 3u) {
+    case 3: k ^= (uint32_t)tail[2] << 16; /* fall through */
+    case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
+    case 1: k ^= tail[0]; h ^= murmur_mix(k);
+    }
+    h ^= len;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+/*
  * Puts the core in a known state before running foreign code, on ARMv6-M and
  * later: interrupts masked (PRIMASK = 1), CONTROL = 0 (MSP, privileged, no FP
  * context), MPU off, and, when r0 is not 0, VTOR pointed at our own vector

@@ -434,6 +434,7 @@ export class AlgorithmRunner {
         return kib(args[1]);
       case 'CalcCRC':
       case 'crc32':
+      case 'hash32':
         return kib(args[2]);
       default:
         return t.programPage;
@@ -523,17 +524,31 @@ export class AlgorithmRunner {
   /** CRC-32 of several ranges in one run (uses buffer 0's table area). */
   async crc32Many(ranges: readonly { address: number; length: number }[], slot = 0): Promise<number[]> {
     await this.#loadCrcTable();
-    const entry = this.layout.helpers + TARGET_ENTRY.crc32;
+    return this.#collectMany('crc32', TARGET_ENTRY.crc32, ranges, (r) => [0, r.address, r.length, this.layout.crcTable], slot);
+  }
+
+  /**
+   * MurmurHash3 (x86, 32-bit, seed 0) of each range, computed on the target in
+   * one run per batch table: word at a time, what skip-unchanged compares with
+   * the host's hash of the image bytes (lib/flash/hash.ts).
+   */
+  async hash32Many(ranges: readonly { address: number; length: number }[], slot = 0): Promise<number[]> {
+    return this.#collectMany('hash32', TARGET_ENTRY.hash32, ranges, (r) => [0, r.address, r.length], slot);
+  }
+
+  /** Calls one of our helpers once per range through the sequencer, collecting results. */
+  async #collectMany(
+    fn: string,
+    offset: number,
+    ranges: readonly { address: number; length: number }[],
+    argsOf: (range: { address: number; length: number }) => number[],
+    slot: number,
+  ): Promise<number[]> {
+    const entry = this.layout.helpers + offset;
     const out: number[] = [];
     const perBatch = this.#slot(slot).tableEntries;
     for (let i = 0; i < ranges.length; i += perBatch) {
-      const calls: BatchCall[] = ranges.slice(i, i + perBatch).map((r) => ({
-        fn: 'crc32',
-        entry,
-        args: [0, r.address, r.length, this.layout.crcTable],
-        expect: 0,
-        collect: true,
-      }));
+      const calls: BatchCall[] = ranges.slice(i, i + perBatch).map((r) => ({ fn, entry, args: argsOf(r), expect: 0, collect: true }));
       out.push(...(await this.batch(slot, calls)));
     }
     return out;
@@ -734,6 +749,7 @@ export function successValue(fn: AlgorithmFunction | string, args: readonly numb
       return args[1];
     case 'CalcCRC':
     case 'crc32':
+    case 'hash32':
       return undefined;
     default:
       return 0;

@@ -3,7 +3,7 @@
 // ARMv6-M code (v8-M extras separate), position independent.
 
 /** Machine code of the on-target helpers, loaded at any 4-byte aligned RAM address. */
-export const TARGET_CODE: Uint8Array = Uint8Array.from(Buffer.from('AL7956BHKmgCSwAhmkIA0AIh9efewN7A8LXORgQAACYAtYSwAZECkgOTAZueQgXRACEwAASwgLy5RvC9o2kdDADRATUIIhNDo2ECm5lGI2jiaB8AoWgjaWBouEcDm+BhGmgSS5pCHNEBIqNpE0IC0WJpgkIX0QE9AC0P0AIhomgLQgXQ4WhgaFEYgBhgYOFgWwfa1WNpmxhjYdbnATYgNMPnAiHF5wEhw+fARt7A3sAwtcBD/yWKGJFCAdHAQzC9DHgBMURALECkAORYAApgQPLnAACERu/zEIDv8xSBcrYAIg9OM2gbCtuyACsD0A1OMmgAJDRgACOD8xSIv/NvjwAkZUYALQfQB04zaDVgv/NPj7/zb480aL/zT49wR8BGkO0A4JTtAOAI7QDgACwF0AxOM2C/80+Pv/NvjwdONWgtCu2yAC0B0AVOMmCB8xSIv/Nvj4DzEIhwR8BGkO0A4JTtAOAI7QDgcEfv8wqA7/MLgQAigvMKiILzC4hwR4DzCoiB8wuIcEc=', 'base64'));
+export const TARGET_CODE: Uint8Array = Uint8Array.from(Buffer.from('AL7956BHKmgCSwAhmkIA0AIh9efewN7A8LXORgQAACYAtYSwAZECkgOTAZueQgXRACEwAASwgLy5RvC9o2kdDADRATUIIhNDo2ECm5lGI2jiaB8AoWgjaWBouEcDm+BhGmgSS5pCHNEBIqNpE0IC0WJpgkIX0QE9AC0P0AIhomgLQgXQ4WhgaFEYgBhgYOFgWwfa1WNpmxhjYdbnATYgNMPnAiHF5wEhw+fARt7A3sAwtcBD/yWKGJFCAdHAQzC9DHgBMURALECkAORYAApgQPLnAADwtZMIhbACkwGSApoLAJIAihgDkowHHdATIgUmlEYDmppCH9AfeFp4nXgSAtx4LQQqQyQGOkMiQyZMJ01iQxEk4kFVQ2JGRUDVQXVDI0oEM6gY5OcFIhEmEyeURh1NA5qaQg3RAyICm5sAyxgBmQpAAiot0AMqD9ABKhvRACIQ4BDLFUpsQ/RBYkNCQPpBYEZCQxJIEBji55l4CQRaeBICSkAbeFpAC0tTQxEi00EKSlNDWEABm1hAAgwJS0JAU0NaC1pAB0tTQxgMWEAFsPC9ACHj51EtnsyTNYcbZGtU5mvK64U1rrLChEbv8xCA7/MUgXK2ACIPTjNoGwrbsgArA9ANTjJoACQ0YAAjg/MUiL/zb48AJGVGAC0H0AdOM2g1YL/zT4+/82+PNGi/80+PcEfARpDtAOCU7QDgCO0A4AAsBdAMTjNgv/NPj7/zb48HTjVoLQrtsgAtAdAFTjJggfMUiL/zb4+A8xCIcEfARpDtAOCU7QDgCO0A4HBH7/MKgO/zC4EAIoLzCoiC8wuIcEeA8wqIgfMLiHBH', 'base64'));
 
 /** Offsets of the routines in {@link TARGET_CODE} (Thumb bit clear). */
 export const TARGET_ENTRY = {
@@ -11,9 +11,10 @@ export const TARGET_ENTRY = {
   call: 0x4,
   seqRun: 0x18,
   crc32: 0xb0,
-  coreClean: 0xd4,
-  coreRestore: 0x12c,
-  splimClear: 0x16a,
-  splimRestore: 0x17e,
-  nop: 0x168,
+  hash32: 0xd4,
+  coreClean: 0x1bc,
+  coreRestore: 0x214,
+  splimClear: 0x252,
+  splimRestore: 0x266,
+  nop: 0x250,
 } as const;

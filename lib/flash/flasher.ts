@@ -6,6 +6,7 @@
  * @module
  */
 import { crc32 } from 'node:zlib';
+import { murmur3 } from './hash.js';
 import { AbortedError, RspflashError, UsageError, VerifyError, hex32 } from '../errors.js';
 import { createDebug } from '../debug.js';
 import type { GdbClient } from '../gdb/client.js';
@@ -21,7 +22,12 @@ import type { FlashEvent, FlashPhase, FlashReport, ProgressListener } from './pr
 /** How programmed data is checked. `auto`: the algorithm's Verify if it has one, else CRC. */
 export type VerifyMode = 'auto' | 'algo' | 'crc' | 'read' | 'none';
 
-/** How unchanged sectors are found. `auto`: CRC when the flash is memory mapped, else the algorithm's Verify. */
+/**
+ * How unchanged sectors are found. `crc`: a checksum of each range computed on
+ * the target (MurmurHash3, word at a time; see lib/flash/hash.ts) against the
+ * host's; `algo`: the algorithm's Verify on the image data (sends the data);
+ * `auto`: the checksum when the flash is memory mapped, else Verify.
+ */
 export type CompareMode = 'auto' | 'crc' | 'algo' | 'none';
 
 /** Options of {@link Flasher.create}. */
@@ -485,7 +491,7 @@ export class Flasher {
   }
 
   /**
-   * Which touched sectors already hold the image bytes: CRC-32 of each
+   * Which touched sectors already hold the image bytes: a checksum (MurmurHash3) of each
    * image-covered range computed on the target against the host's, or the
    * algorithm's Verify on the image data when the flash is not memory mapped.
    */
@@ -503,9 +509,9 @@ export class Flasher {
         this.#checkAbort(session);
         const group = ranges.slice(i, i + perRun);
         session.step = stepOver('compare', group);
-        const crcs = await this.runner.crc32Many(group.map((r) => ({ address: r.address, length: r.data.length })));
+        const hashes = await this.runner.hash32Many(group.map((r) => ({ address: r.address, length: r.data.length })));
         group.forEach((r, j) => {
-          if (crcs[j] !== crc32(r.data)) differs.add(r.sector.address);
+          if (hashes[j] !== murmur3(r.data)) differs.add(r.sector.address);
         });
         phase.advance(group.reduce((n, r) => n + r.data.length, 0));
       }

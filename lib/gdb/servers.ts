@@ -62,7 +62,7 @@ export const DIALECTS: Readonly<Record<ServerKind, ServerDialect>> = {
     ...BASE,
     kind: 'qemu',
     resetHaltCommand: 'system_reset',
-    writeWindow: 4,
+    writeWindow: 16, // measured (bench): 23 MB/s at 4, 31 at 16, 32 at 64 packets in flight
     maxReadChunk: 0x800,
     unknownMonitorCommand: /^unknown command: '/m,
   },

@@ -111,7 +111,7 @@ function planError(algo: FlashAlgorithm, region: RamRegion, options = {}): unkno
 }
 
 describe('planRamLayout', () => {
-  it('lays nor-sim.flm out in the qemu-an547 board RAM: helpers, algorithm, then CRC table, stack and two 64 KiB buffers on data pages', () => {
+  it('lays nor-sim.flm out in the qemu-an547 board RAM: helpers, algorithm, then CRC table, stack and two buffers sharing the rest, on data pages', () => {
     const region = { start: 0x21000000, size: 0x40000 };
     const layout = planRamLayout(norSim, region);
     checkInvariants(layout, norSim);
@@ -120,17 +120,19 @@ describe('planRamLayout', () => {
     expect(layout.staticBase).toBe(layout.algorithm + norSim.staticBaseOffset!);
     expect(layout.crcTable).toBe(0x21000800);
     expect(layout.stackTop - layout.stackBottom).toBe(DEFAULT_STACK + HELPER_STACK);
-    expect(layout.buffers.map((b) => b.size)).toEqual([DEFAULT_MAX_BUFFER, DEFAULT_MAX_BUFFER]);
+    // 256 KiB of RAM cannot hold two 256 KiB buffers: each takes what is left, in whole pages.
+    expect(layout.buffers.map((b) => b.size)).toEqual([116 << 10, 116 << 10]);
+    expect(layout.buffers[0]!.size).toBeLessThan(DEFAULT_MAX_BUFFER);
     expect(layout.buffers.map((b) => b.tableEntries)).toEqual([MAX_TABLE_ENTRIES, MAX_TABLE_ENTRIES]);
     expect(describeLayout(layout)).toMatchInlineSnapshot(`
-      "algorithm at 0x21000188, static base 0x21000404, trap 0x21000000
-        helpers    0x21000000  392 bytes
-        algorithm  0x21000188  668 bytes
+      "algorithm at 0x21000270, static base 0x210004ec, trap 0x21000000
+        helpers    0x21000000  624 bytes
+        algorithm  0x21000270  668 bytes
         crc table  0x21000800  1024 bytes
         stack      0x21000c00  4160 bytes
         vectors    0x21001c80  128 bytes
-        buffer 0   0x21002000  73728 bytes
-        buffer 1   0x21014000  73728 bytes"
+        buffer 0   0x21002000  126976 bytes
+        buffer 1   0x21021000  126976 bytes"
     `);
   });
 

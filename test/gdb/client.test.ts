@@ -471,9 +471,9 @@ describe('cost', () => {
     }
   });
 
-  it('a 1 MiB write on QEMU (ack mode) keeps 4 M packets in flight: one round trip per 4 packets', async () => {
+  it('a 1 MiB write on QEMU (ack mode) keeps 16 M packets in flight: one round trip per 16 packets', async () => {
     const gdb = await fresh();
-    expect(gdb.server.dialect.writeWindow).toBe(4);
+    expect(gdb.server.dialect.writeWindow).toBe(16);
     await gdb.writeMemory(ISRAM, Uint8Array.of(0)); // the X probe, out of the count
     const before = { ...gdb.stats };
     await gdb.writeMemory(ISRAM, pseudoRandom(MiB, 3));
@@ -481,7 +481,7 @@ describe('cost', () => {
     const roundTrips = gdb.stats.roundTrips - before.roundTrips;
     // Each M carries (4096 - 1 - 19) / 2 = 2038 bytes, rounded down to whole words: 2036.
     expect(packets).toBe(Math.ceil(MiB / 2036));
-    expect(roundTrips).toBe(Math.ceil(packets / 4));
+    expect(roundTrips).toBe(Math.ceil(packets / 16));
     expect(gdb.stats.retransmits).toBe(0);
   });
 

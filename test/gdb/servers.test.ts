@@ -143,8 +143,8 @@ describe('DIALECTS', () => {
     for (const kind of ['openocd', 'pyocd', 'qemu', 'unknown'] as const) expect(DIALECTS[kind].resume).toBe('detach');
   });
 
-  it('QEMU: 4 writes in flight, reads capped at 0x800 bytes, system_reset, and its "unknown command" text recognised', () => {
-    expect(DIALECTS.qemu).toMatchObject({ writeWindow: 4, maxReadChunk: 0x800, resetHaltCommand: 'system_reset' });
+  it('QEMU: 16 writes in flight, reads capped at 0x800 bytes, system_reset, and its "unknown command" text recognised', () => {
+    expect(DIALECTS.qemu).toMatchObject({ writeWindow: 16, maxReadChunk: 0x800, resetHaltCommand: 'system_reset' });
     expect(DIALECTS.qemu.unknownMonitorCommand?.test("unknown command: 'frobnicate'\r\n")).toBe(true);
     expect(DIALECTS.qemu.unknownMonitorCommand?.test('7.2.22Debian 1:7.2+dfsg-7+deb12u18+b3\r\n')).toBe(false);
   });
