@@ -271,6 +271,22 @@ export function hexEncode(data: Uint8Array): string {
   return out;
 }
 
+/** ASCII codes of the hex digits, for {@link hexEncodeInto}. */
+const HEX_CODES = Uint8Array.from(HEX_DIGITS, (c) => c.charCodeAt(0));
+
+/**
+ * Writes `data` as lower-case hex digits into `out` at `offset` (2 bytes per
+ * input byte), without building a string: the hot path of hex memory writes.
+ */
+export function hexEncodeInto(data: Uint8Array, out: Uint8Array, offset: number): void {
+  let o = offset;
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i]!;
+    out[o++] = HEX_CODES[b >> 4]!;
+    out[o++] = HEX_CODES[b & 15]!;
+  }
+}
+
 /**
  * Bytes of a hex string (either case).
  *

@@ -14,6 +14,7 @@ import {
   frameText,
   hexDecode,
   hexEncode,
+  hexEncodeInto,
   latin1Bytes,
   unescapeBinary,
   type WireEvent,
@@ -414,5 +415,19 @@ describe('PacketParser', () => {
     const ms = performance.now() - t0;
     expect(count).toBe(20_001);
     expect(ms, `parsing took ${ms.toFixed(0)} ms`).toBeLessThan(5_000);
+  });
+});
+
+describe('hexEncodeInto', () => {
+  it('writes the same digits as hexEncode, at the offset, touching nothing else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(16), (data, offset) => {
+        const out = new Uint8Array(offset + data.length * 2 + 3).fill(0x55);
+        hexEncodeInto(data, out, offset);
+        expect(Buffer.from(out.subarray(offset, offset + data.length * 2)).toString('latin1')).toBe(hexEncode(data));
+        expect(out.subarray(0, offset).every((b) => b === 0x55)).toBe(true);
+        expect(out.subarray(offset + data.length * 2).every((b) => b === 0x55)).toBe(true);
+      }),
+    );
   });
 });
