@@ -110,9 +110,20 @@ __attribute__((used, noinline)) uint32_t rsp_hash32(uint32_t seed, const uint8_t
     uint32_t h = seed;
     uint32_t words = len >> 2;
     if (((uint32_t)addr & 3u) == 0) {
-        const volatile uint32_t *w = (const volatile uint32_t *)addr;
-        for (uint32_t i = 0; i < words; i++) {
-            h ^= murmur_mix(w[i]);
+        /* Four words per iteration, pointer compare only: this loop is what an unchanged re-run waits on. */
+        const uint32_t *w = (const uint32_t *)addr;
+        const uint32_t *end4 = w + (words & ~3u);
+        const uint32_t *end = w + words;
+        while (w != end4) {
+            uint32_t a = w[0], b = w[1], c = w[2], d = w[3];
+            w += 4;
+            h ^= murmur_mix(a); h = rotl32(h, 13); h = h * 5u + 0xe6546b64u;
+            h ^= murmur_mix(b); h = rotl32(h, 13); h = h * 5u + 0xe6546b64u;
+            h ^= murmur_mix(c); h = rotl32(h, 13); h = h * 5u + 0xe6546b64u;
+            h ^= murmur_mix(d); h = rotl32(h, 13); h = h * 5u + 0xe6546b64u;
+        }
+        while (w != end) {
+            h ^= murmur_mix(*w++);
             h = rotl32(h, 13);
             h = h * 5u + 0xe6546b64u;
         }

@@ -175,7 +175,7 @@ describe('rspflash erase, read, plan, info', () => {
     expect(doc.algorithm).toMatchObject({ name: 'rspflash NOR simulator (Alif geometry)', format: 'flm' });
     expect(doc.algorithm.geometry).toMatchObject({ start: FLASH, size: 32 << 20, pageSize: 256, erasedValue: 255 });
     expect(Object.keys(doc.algorithm.functions)).toEqual(expect.arrayContaining(['Init', 'EraseSector', 'ProgramPage', 'Verify']));
-    expect(doc.algorithm.layout.trap).toBe(0x21000000);
+    expect(doc.algorithm.layout.trap).toBe(0x21002048);
   });
 
   it('shows what the GDB server reports with info --connect', async () => {

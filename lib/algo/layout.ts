@@ -3,12 +3,19 @@
  * the runner's RAM layout.
  *
  * ```
- * region.start ─┬─ helpers (return trap, call shim, sequencer, CRC, core clean)   code page(s)
+ * region.start ─┬─ helpers (call shim, sequencer, CRC, hash, core clean)         code page(s)
  *               ├─ algorithm blob (code, RW data, ZI)       (unless it has a fixed address)
  *   1 KiB align ├─ CRC table (1 KiB; also the guard band under the stack)          data pages
  *               ├─ stack (canary word at its bottom, grows down)
+ *   1 KiB align ├─ trap page: rspflash's vector table, fault loop, return trap
  *   1 KiB align └─ buffers × N, each: batch-table area + data (a multiple of the page size)
  * ```
+ *
+ * The breakpointed instructions (return trap, fault loop) have a page of their
+ * own: QEMU translates code one instruction at a time on any page that holds a
+ * breakpoint, which made the helpers and the algorithm 5-10 times slower when
+ * the trap sat beside them (measured). The trap page sits above the stack, out
+ * of reach of an algorithm that overruns its stack downwards.
  *
  * Code and data sit on separate 1 KiB pages: QEMU treats stores into a page it
  * has executed code from as self-modifying code and slows them 25-fold
@@ -111,10 +118,10 @@ export const CRC_TABLE_BYTES = 1024;
  * {@link FAULT_LOOP_OFFSET}.
  */
 export const VECTOR_TABLE_BYTES = 128;
-/** Where the fault loop sits in the vector block. */
+/** Where the fault loop sits in the trap page, after the 16 vectors. */
 export const FAULT_LOOP_OFFSET = 64;
-/** VTOR alignment: at least 128 bytes on every Cortex-M (more on cores with many interrupts; the runner checks by reading VTOR back). */
-const VECTOR_TABLE_ALIGN = 128;
+/** Where the return trap (`BKPT #0; b .`) sits in the trap page. */
+export const TRAP_OFFSET = 72;
 /** Most batch-table entries per buffer chosen by default (8 KiB of table). */
 export const MAX_TABLE_ENTRIES = 256;
 /** Fewest batch-table entries per buffer chosen by default (an nRF51 has 16 KiB of RAM in all). */
@@ -183,14 +190,12 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
     }
   }
 
-  // Data: our vector table, CRC table (guard band), stack, buffers.
-  // The vector table and its fault loop sit ABOVE the stack: an algorithm that overruns its stack
-  // writes downwards, through the CRC table (the guard band) into code, never into the fault path.
+  // Data: CRC table (guard band), stack, the trap page, buffers.
   const crcTable = alignUp(codeEnd, LAYOUT_PAGE);
   const stackBottom = crcTable + CRC_TABLE_BYTES;
   const stackTop = stackBottom + stackSize;
-  const vectorTable = alignUp(stackTop, VECTOR_TABLE_ALIGN);
-  const buffersStart = alignUp(vectorTable + VECTOR_TABLE_BYTES, LAYOUT_PAGE);
+  const vectorTable = alignUp(stackTop, LAYOUT_PAGE);
+  const buffersStart = vectorTable + LAYOUT_PAGE;
   const available = regionEnd - buffersStart;
   const tableEntries =
     options.tableEntries === undefined
@@ -203,7 +208,7 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
     const inRegion = fixed === undefined || extra.length === 0 ? `, the algorithm ${blobSize}` : '';
     return new RamLayoutError(
       `The RAM region ${hex32(region.start)}..${hex32(regionEnd - 1)} (${region.size} bytes) is too small for '${algo.name}': ` +
-        `it needs ${need} bytes from ${hex32(region.start)} (rspflash's helpers ${helpersSize}${inRegion}, vector table ${VECTOR_TABLE_BYTES}, CRC table ${CRC_TABLE_BYTES}, ` +
+        `it needs ${need} bytes from ${hex32(region.start)} (rspflash's helpers ${helpersSize}${inRegion}, CRC table ${CRC_TABLE_BYTES}, trap page ${LAYOUT_PAGE}, ` +
         `stack ${stackSize}, ${bufferCount} buffer(s) of ${size} + ${tableBytes} bytes of batch table, code and data on separate 1 KiB pages)`,
       { hint: 'Pass a larger --ram ADDR:SIZE (e.g. the whole SRAM or ITCM), or a smaller stack/buffer size.' },
     );
@@ -234,7 +239,7 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
   return {
     region,
     helpers,
-    trap: helpers + TARGET_ENTRY.trap,
+    trap: vectorTable + TRAP_OFFSET,
     algorithm,
     algorithmSize: blobSize,
     staticBase: algo.staticBaseOffset === undefined ? undefined : algorithm + algo.staticBaseOffset,
@@ -268,7 +273,7 @@ export function describeLayout(layout: RamLayout): string {
     ['algorithm', layout.algorithm, layout.algorithmSize],
     ['crc table', layout.crcTable, CRC_TABLE_BYTES],
     ['stack', layout.stackBottom, layout.stackTop - layout.stackBottom],
-    ['vectors', layout.vectorTable, VECTOR_TABLE_BYTES],
+    ['trap page', layout.vectorTable, VECTOR_TABLE_BYTES],
     ...layout.buffers.map((b, i): [string, number, number] => [`buffer ${i}`, b.tableArea, b.tableEntries * ENTRY_SIZE + b.size]),
   ];
   rows.sort((a, b) => a[1] - b[1]);

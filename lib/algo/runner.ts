@@ -37,8 +37,10 @@ const IPSR_MASK = 0x1ff;
 const CPUID = 0xe000ed00;
 /** Vector Table Offset Register. */
 const VTOR = 0xe000ed08;
-/** Thumb `b .`: the fault loop. */
+/** Thumb `b .`: the fault loop, and the trap's backstop. */
 const THUMB_B_SELF = 0xe7fe;
+/** Thumb `BKPT #0`. */
+const THUMB_BKPT_0 = 0xbe00;
 /** CPUID part number of the Cortex-M0, which has no VTOR. */
 const CORTEX_M0_PART = 0xc20;
 /** CFSR, HFSR, DFSR, MMFAR, BFAR: five words from here (ARMv7-M/ARMv8-M Mainline; absent on ARMv6-M). */
@@ -237,6 +239,8 @@ export class AlgorithmRunner {
     for (const off of this.algorithm.relocations) view.setUint32(off, (view.getUint32(off, true) + this.layout.algorithm) >>> 0, true);
     await gdb.writeMemory(this.layout.helpers, TARGET_CODE);
     await gdb.writeMemory(this.layout.algorithm, relocated);
+    // The trap page: return trap, and the vector table and fault loop (used where the core has a VTOR).
+    await gdb.writeMemory(this.layout.vectorTable, this.#vectorTableBytes());
     await gdb.writeMemory(this.layout.stackBottom, u32(STACK_CANARY));
     if (this.#options.verifyLoad !== false) {
       for (const [what, address, bytes] of [
@@ -274,7 +278,6 @@ export class AlgorithmRunner {
     // Our own vector table, every exception → rsp_fault, so any fault stops at our breakpoint whatever the
     // application's table holds (or whether it survived our loading). Not on a Cortex-M0: it has no VTOR.
     const ownVectors = this.#options.catchFaults !== false && cpuid !== undefined && ((cpuid >>> 4) & 0xfff) !== CORTEX_M0_PART;
-    if (ownVectors) await gdb.writeMemory(this.layout.vectorTable, this.#vectorTableBytes());
     const clean = await this.#callHelper('core clean', TARGET_ENTRY.coreClean, [ownVectors ? this.layout.vectorTable : 0]);
     const switched = ownVectors && clean.r4 === this.layout.vectorTable;
     saved.system = { primask: clean.r0!, control: clean.r1!, mpu: clean.r2!, vtor: clean.r3!, vtorSwitched: switched };
@@ -333,6 +336,9 @@ export class AlgorithmRunner {
     view.setUint32(0, this.layout.stackTop, true);
     for (let i = 1; i < 16; i++) view.setUint32(i * 4, this.layout.faultLoop | 1, true);
     view.setUint16(this.layout.faultLoop - this.layout.vectorTable, THUMB_B_SELF, true);
+    // The return trap: BKPT #0 (not the semihosting 0xAB) as a backstop if the Z breakpoint is lost, then b .
+    view.setUint16(this.layout.trap - this.layout.vectorTable, THUMB_BKPT_0, true);
+    view.setUint16(this.layout.trap - this.layout.vectorTable + 2, THUMB_B_SELF, true);
     return out;
   }
 

@@ -207,6 +207,11 @@ interface Failing {
   /** What the message must say (default: a step and a flash range). */
   names?: RegExp;
   withinMs?: number;
+  /**
+   * The fault may land after the run it aims at has already finished (a reset between two runs is
+   * harmless: the code stays in RAM). Then the run must succeed for real: every sector holds the image.
+   */
+  mayComplete?: boolean;
 }
 
 const failing: Failing[] = [
@@ -277,12 +282,14 @@ const failing: Failing[] = [
           direction: 'toServer',
           match: /^c$/,
           nth: nthIn(map, 'program', /^c$/, 4),
-          action: { kind: 'inject', payload: 'qRcmd,' + Buffer.from('system_reset').toString('hex'), afterMs: 1 },
+          action: { kind: 'inject', payload: 'qRcmd,' + Buffer.from('system_reset').toString('hex'), afterMs: 0 },
         },
       ],
     }),
-    // The core stops at the reset vector instead of the return trap.
+    // The core stops at the reset vector instead of the return trap. Runs take a few ms now, so the
+    // reset sometimes arrives after the run: then the job must have completed, verified.
     codes: ['RSPFLASH_ALGO_FAULT', 'RSPFLASH_ALGO_TIMEOUT'],
+    mayComplete: true,
     names: /Programming 0xc[0-9a-f]{7}\.\.0xc[0-9a-f]{7} failed: .*(stopped at PC 0x000000c0|did not return)/,
   },
   {
@@ -325,6 +332,10 @@ describe('faults that end the run with a typed error', () => {
         content: describeContent(state.holding, state.total),
       });
       expect(fired, 'the fault was injected').toBeGreaterThan(0);
+      if (c.mayComplete && err === undefined) {
+        expect(state.holding, `${c.fault}: reported success, so every sector must hold the image`).toBe(state.total);
+        return;
+      }
       const e = typed(err);
       expect(c.codes, `${c.fault}: unexpected ${e.code}: ${e.message}`).toContain(e.code);
       expect(e.message).toMatch(c.names ?? NAMES_FLASH_RANGE);
