@@ -504,16 +504,28 @@ export class Flasher {
     const phase = this.#phase(session, 'compare', totalBytes, 'bytes');
     const differs = new Set<number>();
     if (useCrc) {
-      const perRun = this.runner.layout.buffers[0]!.tableEntries;
-      for (let i = 0; i < ranges.length; i += perRun) {
-        this.#checkAbort(session);
-        const group = ranges.slice(i, i + perRun);
-        session.step = stepOver('compare', group);
-        const hashes = await this.runner.hash32Many(group.map((r) => ({ address: r.address, length: r.data.length })));
-        group.forEach((r, j) => {
-          if (hashes[j] !== murmur3(r.data)) differs.add(r.sector.address);
-        });
-        phase.advance(group.reduce((n, r) => n + r.data.length, 0));
+      // Coarse pass: one hash per block of adjacent ranges (up to COMPARE_BLOCK bytes), so an unchanged
+      // image costs a handful of target calls instead of one per sector. Fine pass (one hash per
+      // sector) only inside blocks that differ; when every one of many blocks differs (a first run),
+      // every sector is simply taken as changed, which saves a pass that would find nothing to skip.
+      const blocks = blocksOf(ranges);
+      const blockHashes = await this.#hashRanges(
+        blocks.map((b) => ({ address: b.address, length: b.length })),
+        session,
+      );
+      const differing = blocks.filter((b, i) => blockHashes[i] !== murmur3(concat(b.ranges.map((r) => r.data))));
+      phase.advance(differing.length === 0 ? totalBytes : 0);
+      if (differing.length > 0) {
+        const candidates = differing.flatMap((b) => b.ranges);
+        if (differing.length === blocks.length && blocks.length >= SKIP_FINE_PASS_BLOCKS) {
+          for (const r of candidates) differs.add(r.sector.address);
+        } else {
+          const hashes = await this.#hashRanges(candidates.map((r) => ({ address: r.address, length: r.data.length })), session);
+          candidates.forEach((r, j) => {
+            if (hashes[j] !== murmur3(r.data)) differs.add(r.sector.address);
+          });
+        }
+        phase.advance(totalBytes);
       }
     } else {
       session.step = stepOver('compare', ranges);
@@ -538,6 +550,19 @@ export class Flasher {
     }
     phase.end();
     return new Set(sectors.filter((s) => !differs.has(s.address)).map((s) => s.address));
+  }
+
+  /** Target-side hashes of ranges, one sequencer run per table-full, with the step named for errors. */
+  async #hashRanges(ranges: readonly { address: number; length: number }[], session: Session): Promise<number[]> {
+    const perRun = this.runner.layout.buffers[0]!.tableEntries;
+    const out: number[] = [];
+    for (let i = 0; i < ranges.length; i += perRun) {
+      this.#checkAbort(session);
+      const group = ranges.slice(i, i + perRun);
+      session.step = stepOver('compare', group.map((r) => ({ address: r.address, size: r.length })));
+      out.push(...(await this.runner.hash32Many(group)));
+    }
+    return out;
   }
 
   /** Reads the bytes of touched sectors that the image does not cover, to program them back after the erase. */
@@ -844,6 +869,26 @@ export function planProgram(
     // Worst-case timeouts as the estimate, the only figures an FLM gives; chip erase only if the algorithm has one.
     estimate: hasChip ? { sectorEraseMs: t.eraseSector, chipEraseMs: t.eraseChip } : { sectorEraseMs: t.eraseSector },
   });
+}
+
+/** Largest block the coarse compare hashes in one call. */
+const COMPARE_BLOCK = 256 * 1024;
+/** With at least this many blocks all differing, the per-sector pass is skipped (4 MiB and up). */
+const SKIP_FINE_PASS_BLOCKS = 16;
+
+/** Groups address-adjacent ranges into blocks of at most {@link COMPARE_BLOCK} bytes (a range never split). */
+function blocksOf<R extends { address: number; data: Uint8Array }>(ranges: readonly R[]): { address: number; length: number; ranges: R[] }[] {
+  const blocks: { address: number; length: number; ranges: R[] }[] = [];
+  for (const r of ranges) {
+    const last = blocks.at(-1);
+    if (last && last.address + last.length === r.address && last.length + r.data.length <= COMPARE_BLOCK) {
+      last.length += r.data.length;
+      last.ranges.push(r);
+    } else {
+      blocks.push({ address: r.address, length: r.data.length, ranges: [r] });
+    }
+  }
+  return blocks;
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -80,6 +80,18 @@ describe('Flasher.program on the NOR simulator', () => {
     expect(Buffer.compare(Buffer.from(back), Buffer.from(data))).toBe(0);
   });
 
+  it('finds the one changed sector of a 4 MiB image (coarse block hashes, then per sector inside the block that differs)', async () => {
+    const data = new Uint8Array(randomBytes(4 << 20));
+    await withFlasher(FIXTURES.norSim, (f) => f.program(image(FLASH + 0xc00000, data)));
+    const unchanged = await withFlasher(FIXTURES.norSim, (f) => f.program(image(FLASH + 0xc00000, data)));
+    expect(unchanged).toMatchObject({ sectorsSkipped: 1024, sectorsErased: 0 });
+    data[3_000_000] = data[3_000_000]! ^ 1;
+    const report = await withFlasher(FIXTURES.norSim, (f) => f.program(image(FLASH + 0xc00000, data)));
+    expect(report).toMatchObject({ sectorsSkipped: 1023, sectorsErased: 1, bytesProgrammed: 4096 });
+    const back = await gdbReadMemory(qemu.connectOptions, FLASH + 0xc00000 + 2_998_272, 4096);
+    expect(Buffer.compare(Buffer.from(back), Buffer.from(data.subarray(2_998_272, 2_998_272 + 4096)))).toBe(0);
+  });
+
   it('keeps the bytes of a touched sector that the image does not cover', async () => {
     const old = new Uint8Array(randomBytes(8192));
     await withFlasher(FIXTURES.norSim, (f) => f.program(image(FLASH + 0x400000, old)));
