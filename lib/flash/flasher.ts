@@ -127,6 +127,19 @@ function stepOver(operation: FlashStep['operation'], items: readonly { address: 
 
 type Counters = ConnectionStats & { runs: number };
 
+/** A report's figures before an operation adds its own. */
+const EMPTY_REPORT: Omit<FlashReport, 'durationMs' | 'bytesSent' | 'roundTrips' | 'targetRuns'> = {
+  imageBytes: 0,
+  sectorsTouched: 0,
+  sectorsSkipped: 0,
+  sectorsErased: 0,
+  chipErase: false,
+  pagesProgrammed: 0,
+  bytesProgrammed: 0,
+  bytesKept: 0,
+  verify: 'none',
+};
+
 /** One page (or run of pages) to program, gathered into a buffer. */
 interface Chunk {
   address: number;
@@ -202,11 +215,9 @@ export class Flasher {
    */
   async program(image: Image, options: ProgramOptions = {}): Promise<FlashReport> {
     const plan = this.plan(image, options);
-    const session = this.#session(options);
-    const before = this.#counters();
-    session.emit({ type: 'plan', plan });
     const verifyMode = this.#verifyMode(options.verify ?? 'auto');
-    try {
+    return this.#operation(options, async (session) => {
+      session.emit({ type: 'plan', plan });
       let sectors = [...plan.sectors];
       let skipped = 0;
       let skippedBytes = 0;
@@ -233,8 +244,7 @@ export class Flasher {
       const chunks = this.#chunks(sectors, kept);
       await this.#programChunks(chunks, verifyMode === 'algo', session);
       if (verifyMode === 'crc' || verifyMode === 'read') await this.#verifyChunks(chunks, verifyMode, session);
-      await this.#uninit(session);
-      const report: FlashReport = {
+      return {
         imageBytes: plan.totals.imageBytes,
         sectorsTouched: plan.sectors.length,
         sectorsSkipped: skipped,
@@ -244,14 +254,8 @@ export class Flasher {
         bytesProgrammed: chunks.reduce((n, c) => n + c.data.length, 0),
         bytesKept: kept.bytes,
         verify: verifyMode,
-        ...this.#delta(before, session),
       };
-      session.emit({ type: 'done', report });
-      return report;
-    } catch (err) {
-      await this.#failed(err, session);
-      throw err;
-    }
+    });
   }
 
   /**
@@ -259,10 +263,8 @@ export class Flasher {
    * whole device with `'chip'` (EraseChip, or every sector if it has none).
    */
   async erase(range: { address: number; length: number } | 'chip', options: Pick<ProgramOptions, 'signal' | 'onProgress'> = {}): Promise<FlashReport> {
-    const session = this.#session(options);
-    const before = this.#counters();
     const g = this.algorithm.geometry;
-    try {
+    return this.#operation(options, async (session) => {
       let sectors: PlannedSector[] = [];
       let chip = false;
       if (range === 'chip' && this.runner.has('EraseChip')) {
@@ -273,25 +275,8 @@ export class Flasher {
         sectors = this.#sectorsIn(address, length);
         await this.#eraseSectors(sectors, session);
       }
-      await this.#uninit(session);
-      const report: FlashReport = {
-        imageBytes: 0,
-        sectorsTouched: sectors.length,
-        sectorsSkipped: 0,
-        sectorsErased: sectors.length,
-        chipErase: chip,
-        pagesProgrammed: 0,
-        bytesProgrammed: 0,
-        bytesKept: 0,
-        verify: 'none',
-        ...this.#delta(before, session),
-      };
-      session.emit({ type: 'done', report });
-      return report;
-    } catch (err) {
-      await this.#failed(err, session);
-      throw err;
-    }
+      return { sectorsTouched: sectors.length, sectorsErased: sectors.length, chipErase: chip };
+    });
   }
 
   /**
@@ -300,12 +285,10 @@ export class Flasher {
    */
   async verify(image: Image, options: Pick<ProgramOptions, 'signal' | 'onProgress' | 'verify'> = {}): Promise<FlashReport> {
     const plan = this.plan(image, { preserve: false, chipErase: 'never' });
-    const session = this.#session(options);
-    const before = this.#counters();
     let mode = options.verify ?? 'auto';
     if (mode === 'auto') mode = this.#memoryMapped ? 'crc' : 'algo';
     if (mode === 'none') mode = 'crc';
-    try {
+    return this.#operation(options, async (session) => {
       const chunks: Chunk[] = [];
       for (const seg of image.segments) chunks.push({ address: seg.address, data: seg.data });
       if (mode === 'algo') {
@@ -313,25 +296,8 @@ export class Flasher {
       } else {
         await this.#verifyChunks(chunks, mode, session);
       }
-      await this.#uninit(session);
-      const report: FlashReport = {
-        imageBytes: plan.totals.imageBytes,
-        sectorsTouched: plan.sectors.length,
-        sectorsSkipped: 0,
-        sectorsErased: 0,
-        chipErase: false,
-        pagesProgrammed: 0,
-        bytesProgrammed: 0,
-        bytesKept: 0,
-        verify: mode,
-        ...this.#delta(before, session),
-      };
-      session.emit({ type: 'done', report });
-      return report;
-    } catch (err) {
-      await this.#failed(err, session);
-      throw err;
-    }
+      return { imageBytes: plan.totals.imageBytes, sectorsTouched: plan.sectors.length, verify: mode };
+    });
   }
 
   /**
@@ -383,6 +349,26 @@ export class Flasher {
   }
 
   // ---------------------------------------------------------------------------
+
+  /**
+   * The frame of every operation: a session for its progress, UnInit at the
+   * end, the report (the body's figures over zero defaults, plus what the link
+   * measured) with a `done` event; on failure a `failed` event and the error.
+   */
+  async #operation(options: Pick<ProgramOptions, 'signal' | 'onProgress'>, body: (session: Session) => Promise<Partial<FlashReport>>): Promise<FlashReport> {
+    const session = this.#session(options);
+    const before = this.#counters();
+    try {
+      const figures = await body(session);
+      await this.#uninit(session);
+      const report: FlashReport = { ...EMPTY_REPORT, ...figures, ...this.#delta(before, session) };
+      session.emit({ type: 'done', report });
+      return report;
+    } catch (err) {
+      await this.#failed(err, session);
+      throw err;
+    }
+  }
 
   #session(options: Pick<ProgramOptions, 'signal' | 'onProgress'>): Session {
     const listener = options.onProgress;
