@@ -323,7 +323,7 @@ describe('round trips', () => {
       const before = gdb.stats.roundTrips;
       await runner.batch(0, [
         { fn: 'Init', entry: runner.entry('Init'), args: [FLASH, 0, FNC_PROGRAM], expect: 0 },
-        { fn: 'BlankCheck', entry: runner.entry('BlankCheck'), args: [FLASH_END - 16, 16, 0], expect: 1 },
+        { fn: 'BlankCheck', entry: runner.entry('BlankCheck'), args: [FLASH_END - 16, 16, 0xa5], expect: 1 },
       ]);
       expect(gdb.stats.roundTrips - before).toBe(4);
     });
