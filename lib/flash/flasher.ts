@@ -187,7 +187,9 @@ export class Flasher {
       );
     }
     try {
-      const runner = await AlgorithmRunner.create(gdb, algorithm, options);
+      // One transfer buffer, as large as the RAM allows: the flasher fills one buffer per target run
+    // (a GDB server cannot take writes while the core runs), so a second buffer would only halve it.
+    const runner = await AlgorithmRunner.create(gdb, algorithm, { ...options, buffers: options.buffers ?? 1 });
       return new Flasher(gdb, algorithm, runner, options);
     } catch (err) {
       nameStep(err, { operation: 'load', address: options.ram.start, length: options.ram.size });
