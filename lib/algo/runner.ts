@@ -27,7 +27,7 @@ import type { GdbClient } from '../gdb/client.js';
 import type { AlgorithmFunction, FlashAlgorithm } from './algorithm.js';
 import { planRamLayout, describeLayout, VECTOR_TABLE_BYTES, type LayoutOptions, type RamLayout, type RamRegion } from './layout.js';
 import { TARGET_CODE, TARGET_ENTRY } from './target-code.js';
-import { SEQ_STATUS, STACK_CANARY, decodeEntry, decodeResults, encodeBatch, runningEntry, type BatchCall } from './sequencer.js';
+import { ENTRY_SIZE, SEQ_STATUS, STACK_CANARY, decodeEntry, decodeResults, encodeBatch, runningEntry, type BatchCall } from './sequencer.js';
 
 /** Thumb state bit of xPSR: Cortex-M executes Thumb only, and faults with it clear. */
 const XPSR_THUMB = 0x01000000;
@@ -474,18 +474,25 @@ export class AlgorithmRunner {
    * the first failing call (with its arguments as made),
    * {@link StackOverflowError}, or a fault/timeout error.
    */
-  async batch(slot: number, calls: readonly BatchCall[], options: { data?: Uint8Array; timeoutMs?: number } = {}): Promise<number[]> {
+  async batch(slot: number, calls: readonly BatchCall[], options: { data?: Uint8Array | readonly Uint8Array[]; timeoutMs?: number } = {}): Promise<number[]> {
     const buffer = this.#slot(slot);
     if (calls.length === 0) return [];
     if (calls.length > buffer.tableEntries) throw new RangeError(`batch of ${calls.length} calls exceeds the table (${buffer.tableEntries})`);
-    const data = options.data ?? new Uint8Array(0);
-    if (data.length > buffer.size) throw new RangeError(`buffer ${slot} holds ${buffer.size} bytes, not ${data.length}`);
+    const parts = options.data === undefined ? [] : options.data instanceof Uint8Array ? [options.data] : options.data;
+    const dataLength = parts.reduce((n, p) => n + p.length, 0);
+    if (dataLength > buffer.size) throw new RangeError(`buffer ${slot} holds ${buffer.size} bytes, not ${dataLength}`);
     const table = encodeBatch(calls);
     const tableAddress = buffer.address - table.length;
-    const payload = new Uint8Array(table.length + data.length);
-    payload.set(table);
-    payload.set(data, table.length);
-    await this.gdb.writeMemory(tableAddress, payload);
+    // Table and data go out in one write, assembled in a scratch buffer kept for the runner's life:
+    // a fresh 256 KiB array per run would pile up until V8's next major collection (peak RSS).
+    const scratch = this.#scratchFor(buffer.tableEntries * ENTRY_SIZE + buffer.size);
+    scratch.set(table);
+    let at = table.length;
+    for (const part of parts) {
+      scratch.set(part, at);
+      at += part.length;
+    }
+    await this.gdb.writeMemory(tableAddress, scratch.subarray(0, at));
     const label = calls.length === 1 ? calls[0]!.fn : `batch of ${calls.length}`;
     const args = [tableAddress, calls.length, this.layout.staticBase ?? 0, this.layout.stackBottom];
     // After a fault or a timeout the sequencer never returns: the entry it marked started last names the call.
@@ -519,6 +526,13 @@ export class AlgorithmRunner {
       throw new RspflashError('RSPFLASH_ALGO_FAULT', `The sequencer returned an unknown status ${status} after ${done} calls`);
     }
     throw new AlgorithmCallError(describeFailure(failing.fn, callArgs, state.result, state.expect), failing.fn, callArgs, state.result);
+  }
+
+  #scratch: Uint8Array | undefined;
+
+  #scratchFor(size: number): Uint8Array {
+    if (!this.#scratch || this.#scratch.length < size) this.#scratch = new Uint8Array(size);
+    return this.#scratch;
   }
 
   /** CRC-32 (zlib convention) of target memory, computed on the target. */

@@ -526,7 +526,7 @@ export class Flasher {
           const results = await this.runner.batch(
             slot,
             items.map((it) => ({ fn: 'Verify', entry: verify, args: [it.address, it.data.length, buffer.address + it.offset], expect: 0, collect: true })),
-            { data: concat(items.map((it) => it.data)) },
+            { data: items.map((it) => it.data) },
           );
           items.forEach((it, j) => {
             if (results[j] !== ((it.address + it.data.length) >>> 0)) differs.add(it.item.sector.address);
@@ -742,7 +742,7 @@ export class Flasher {
           }
         }
         try {
-          await this.runner.batch(slot, calls, { data: concat(placed.map((p) => p.data)) });
+          await this.runner.batch(slot, calls, { data: placed.map((p) => p.data) });
         } catch (err) {
           if (err instanceof RspflashError && err.code === 'RSPFLASH_ALGO_FAILED' && (err as { fn?: string }).fn === 'Verify') {
             const result = (err as unknown as { result: number }).result;
@@ -811,7 +811,7 @@ export class Flasher {
           await this.runner.batch(
             slot,
             placed.map((p) => ({ fn: 'Verify', entry: verify, args: [p.address, p.data.length, buffer.address + p.offset], expect: (p.address + p.data.length) >>> 0 })),
-            { data: concat(placed.map((p) => p.data)) },
+            { data: placed.map((p) => p.data) },
           );
         } catch (err) {
           if (err instanceof RspflashError && err.code === 'RSPFLASH_ALGO_FAILED') {
