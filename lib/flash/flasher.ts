@@ -255,7 +255,8 @@ export class Flasher {
         pagesProgrammed: chunks.reduce((n, c) => n + c.data.length / this.algorithm.geometry.pageSize, 0),
         bytesProgrammed: chunks.reduce((n, c) => n + c.data.length, 0),
         bytesKept: kept.bytes,
-        verify: verifyMode,
+        // Nothing programmed, nothing verified: the compare already showed the flash holds the image.
+        verify: chunks.length > 0 ? verifyMode : 'none',
       };
     });
   }
