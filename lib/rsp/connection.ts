@@ -352,7 +352,11 @@ export class RspConnection extends EventEmitter {
   /** Sends a retryable request again, moving it behind those in flight (their replies come first). */
   #resendLater(waiter: Waiter, why: string): void {
     if (waiter.retransmits >= MAX_RETRANSMITS) {
-      this.#fail(new ProtocolError(`'${waiter.label}' failed ${MAX_RETRANSMITS + 1} times (${why})`));
+      const error = new ProtocolError(`'${waiter.label}' failed ${MAX_RETRANSMITS + 1} times (${why})`);
+      // The waiter may already be off the list (a damaged reply shifts it): settle it here, or it hangs.
+      this.#settle(waiter);
+      waiter.reject(error);
+      this.#fail(error);
       return;
     }
     const at = this.#waiters.indexOf(waiter);
@@ -491,7 +495,12 @@ export class RspConnection extends EventEmitter {
     const waiter = this.#waiters[0];
     if (isConsoleOutput(payload)) {
       const text = decodeHexText(payload, 1);
-      this.emit('output', text);
+      // A listener's exception must not escape into the socket's data handler (an uncaught exception).
+      try {
+        this.emit('output', text);
+      } catch (err) {
+        this.#log(`an 'output' listener threw: ${err instanceof Error ? err.message : String(err)}`);
+      }
       if (waiter?.onOutput && waiter.outputBytes < MAX_OUTPUT_PER_REQUEST) {
         waiter.outputBytes += text.length;
         waiter.onOutput(text);

@@ -534,3 +534,25 @@ describe('interrupt', () => {
     expect(server.raw).toEqual([]);
   });
 });
+
+describe('pipeline() gives up cleanly', () => {
+  it('rejects (never hangs) when a pipelined write keeps getting damaged replies in ack mode', async () => {
+    const { conn, server } = setup();
+    server.onPacket = (p, s) => {
+      s.send('+');
+      if (p === 'M1') s.send(badFrame('OK'));
+      else s.reply('OK');
+    };
+    const outcome = await Promise.race([
+      conn.pipeline(Array.from({ length: 3 }, (_, i) => latin1Bytes(`M${i}`)), 4).then(
+        () => 'resolved',
+        (err: unknown) => err,
+      ),
+      new Promise((r) => setTimeout(() => r('hung'), 2000)),
+    ]);
+    expect(outcome).toBeInstanceOf(ProtocolError);
+    expect(conn.closed).toBe(true);
+    // The queue behind it is not stuck either: the next request fails at once.
+    await expect(conn.request('g')).rejects.toBeInstanceOf(Error);
+  });
+});
