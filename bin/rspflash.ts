@@ -11,6 +11,7 @@ import {
   DIALECTS,
   Flasher,
   UsageError,
+  AbortedError,
   boardPreset,
   connect,
   describeAlgorithm,
@@ -97,7 +98,7 @@ async function readImage(file: string, base: string | undefined): Promise<Image>
 /** Connects, optionally resets, runs `body` with a Flasher, then leaves the target as asked. */
 async function withFlasher<T>(options: CommonOptions, ctx: Context, signal: AbortSignal, body: (flasher: Flasher, gdb: GdbClient) => Promise<T>): Promise<T> {
   const gdb = await connect(options.gdb, options.timeout ? { timeoutMs: parseNumber(options.timeout, '--timeout') } : {});
-  let resume = false;
+  let succeeded = false;
   try {
     ctx.out.info(`Connected to ${gdb.server.kind === 'unknown' ? 'a GDB server' : gdb.server.kind} at ${options.gdb} (PacketSize ${gdb.server.packetSize})`);
     if (options.reset) {
@@ -112,22 +113,27 @@ async function withFlasher<T>(options: CommonOptions, ctx: Context, signal: Abor
     if (ctx.out.verbose) ctx.out.info(describeLayout(flasher.runner.layout));
     let result: T;
     try {
-      signal.throwIfAborted();
+      if (signal.aborted) throw new AbortedError('Cancelled before flashing started; the target is halted');
       result = await body(flasher, gdb);
-    } finally {
+    } catch (err) {
+      // The operation's own error is what the user needs; a failure to restore afterwards is secondary.
       ctx.out.done();
-      await flasher.close();
+      await flasher.close().catch(() => undefined);
+      throw err;
     }
+    ctx.out.done();
+    await flasher.close();
     if (options.after === 'reset') {
       const command = gdb.server.dialect.resetRunCommand ?? gdb.server.dialect.resetHaltCommand;
-      if (command) await gdb.monitor(command);
-      resume = true;
-    } else if (options.after === 'run') {
-      resume = true;
+      if (!command) throw new UsageError(`--after reset: no known reset command for this server (${gdb.server.kind}); the target is left halted`);
+      await gdb.monitor(command);
     }
+    succeeded = true;
+    // Resuming is part of the job when asked for: a failure to resume is reported, not swallowed.
+    await gdb.close({ resume: options.after === 'run' || options.after === 'reset' });
     return result;
   } finally {
-    await gdb.close({ resume }).catch(() => undefined);
+    if (!succeeded) await gdb.close().catch(() => undefined);
   }
 }
 
@@ -283,6 +289,7 @@ addCommon(
     .option('--base <addr>', 'load address of a .bin image')
     .option('--preserve', 'plan to keep bytes of touched sectors outside the image')
     .option('--no-preserve', 'plan as if bytes outside the image may be erased')
+    .option('--memory-mapped', 'plan for flash that reads at its address (default: from --board, else yes)')
     .option('--no-memory-mapped', 'plan for flash that cannot be read at its address (no bytes kept)')
     .option('--svg <file>', 'also write the plan as an SVG picture of the flash')
     .addOption(new Option('--chip-erase <when>', 'chip erase decision').choices(['auto', 'always', 'never']).default('auto')),

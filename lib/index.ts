@@ -97,7 +97,11 @@ export function parseEndpoint(text: string): GdbEndpoint {
   const m = /^(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$/.exec(text.trim());
   if (!m) throw new UsageError(`'${text}' is not host:port`);
   const host = m[1] ?? (m[2] || 'localhost');
-  if (/^\d+$/.test(host) && m[3] === undefined) return { host: 'localhost', port: Number(host) };
+  if (/^\d+$/.test(host) && m[3] === undefined) {
+    const port = Number(host);
+    if (!(port > 0 && port < 65536)) throw new UsageError(`Port ${host} is out of range`);
+    return { host: 'localhost', port };
+  }
   const port = m[3] === undefined ? DEFAULT_GDB_PORT : Number(m[3]);
   if (!(port > 0 && port < 65536)) throw new UsageError(`Port ${m[3]} is out of range`);
   return { host, port };

@@ -162,7 +162,10 @@ __attribute__((used, noinline)) uint32_t rsp_hash32(uint32_t seed, const uint8_t
  * ignores debugger writes to system registers), so code does it.
  * In: r0 = our vector table (0: leave VTOR alone, e.g. ARMv6-M without VTOR).
  * Out: r0 = PRIMASK, r1 = CONTROL, r2 = MPU_CTRL, r3 = previous VTOR,
- *      r4 = VTOR read back after the write (0 if not written).
+ *      r4 = VTOR read back after the write (0 if not written), r5 = MSP,
+ *      r6 = PSP. (One of MSP/PSP is already the runner's stack pointer: the
+ *      debugger's SP write went to the active one, whose old value the runner
+ *      saved with the core registers.)
  */
 __attribute__((used, noinline, naked)) void rsp_core_clean(void)
 {
@@ -197,6 +200,8 @@ __attribute__((used, noinline, naked)) void rsp_core_clean(void)
         "isb\n"
         "ldr r4, [r6]\n"
         "3:\n"
+        "mrs r5, msp\n"
+        "mrs r6, psp\n"
         "dsb\n"
         "bx lr\n"
         ".align 2\n"
@@ -207,27 +212,30 @@ __attribute__((used, noinline, naked)) void rsp_core_clean(void)
 
 /*
  * Undoes rsp_core_clean: r0 = PRIMASK, r1 = CONTROL, r2 = MPU_CTRL,
- * r3 = VTOR, r4 = non-zero to write VTOR back.
+ * r3 = VTOR, r4 = non-zero to write VTOR back, r5 = MSP, r6 = PSP.
+ * Uses no stack: writing MSP moves the stack pointer under it.
  */
 __attribute__((used, noinline, naked)) void rsp_core_restore(void)
 {
     __asm volatile(
         "cmp r4, #0\n"
         "beq 3f\n"
-        "ldr r6, 1f+8\n"
-        "str r3, [r6]\n"
+        "ldr r7, 1f+8\n"
+        "str r3, [r7]\n"
         "dsb\n"
         "isb\n"
         "3:\n"
-        "ldr r6, 1f\n"
-        "ldr r5, [r6]\n"
-        "lsrs r5, r5, #8\n"
-        "uxtb r5, r5\n"
-        "cmp r5, #0\n"
+        "ldr r7, 1f\n"
+        "ldr r4, [r7]\n"
+        "lsrs r4, r4, #8\n"
+        "uxtb r4, r4\n"
+        "cmp r4, #0\n"
         "beq 2f\n"
-        "ldr r6, 1f+4\n"
-        "str r2, [r6]\n"
+        "ldr r7, 1f+4\n"
+        "str r2, [r7]\n"
         "2:\n"
+        "msr psp, r6\n"
+        "msr msp, r5\n"
         "msr control, r1\n"
         "isb\n"
         "msr primask, r0\n"

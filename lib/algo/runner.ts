@@ -37,6 +37,8 @@ const IPSR_MASK = 0x1ff;
 const CPUID = 0xe000ed00;
 /** Vector Table Offset Register. */
 const VTOR = 0xe000ed08;
+/** CONTROL.SPSEL: thread mode runs on PSP. */
+const CONTROL_SPSEL = 2;
 /** Thumb `b .`: the fault loop, and the trap's backstop. */
 const THUMB_B_SELF = 0xe7fe;
 /** Thumb `BKPT #0`. */
@@ -135,7 +137,7 @@ interface CallName {
 interface SavedState {
   registers: Record<string, number>;
   ram: { start: number; data: Uint8Array }[];
-  system: { primask: number; control: number; mpu: number; vtor: number; vtorSwitched: boolean } | undefined;
+  system: { primask: number; control: number; mpu: number; vtor: number; vtorSwitched: boolean; msp: number; psp: number } | undefined;
   splim: { msplim: number; psplim: number } | undefined;
 }
 
@@ -280,7 +282,20 @@ export class AlgorithmRunner {
     const ownVectors = this.#options.catchFaults !== false && cpuid !== undefined && ((cpuid >>> 4) & 0xfff) !== CORTEX_M0_PART;
     const clean = await this.#callHelper('core clean', TARGET_ENTRY.coreClean, [ownVectors ? this.layout.vectorTable : 0]);
     const switched = ownVectors && clean.r4 === this.layout.vectorTable;
-    saved.system = { primask: clean.r0!, control: clean.r1!, mpu: clean.r2!, vtor: clean.r3!, vtorSwitched: switched };
+    // Our SP write before the clean call went to the active stack pointer, whose old value is in the saved
+    // core registers; the other one the clean routine read untouched.
+    const control = clean.r1!;
+    const pspActive = (control & CONTROL_SPSEL) !== 0 && ((saved.registers.xpsr ?? 0) & IPSR_MASK) === 0;
+    const savedSp = saved.registers.sp;
+    saved.system = {
+      primask: clean.r0!,
+      control,
+      mpu: clean.r2!,
+      vtor: clean.r3!,
+      vtorSwitched: switched,
+      msp: !pspActive && savedSp !== undefined ? savedSp : clean.r5!,
+      psp: pspActive && savedSp !== undefined ? savedSp : clean.r6!,
+    };
     if (switched) {
       if (this.#faultHandler !== undefined && this.#faultHandlerOwned) await gdb.removeBreakpoint(this.#faultHandler, 'hw').catch(() => undefined);
       this.#faultHandler = undefined;
@@ -304,7 +319,7 @@ export class AlgorithmRunner {
       this.#log(`no usable HardFault vector at ${hex32(vtor + 0x0c)}`);
       return undefined;
     }
-    return vector & ~1;
+    return (vector & ~1) >>> 0;
   }
 
   /** Breakpoints a fault handler, so a fault stops the core at once instead of waiting out the timeout. */
@@ -741,9 +756,17 @@ export class AlgorithmRunner {
           await attempt(() =>
             this.#run('core restore', this.layout.helpers + TARGET_ENTRY.coreRestore, [s.primask, s.control, s.mpu, s.vtor], HELPER_TIMEOUT_MS, {
               r4: s.vtorSwitched ? 1 : 0,
+              r5: s.msp,
+              r6: s.psp,
             }),
           );
         }
+      }
+      if (this.#faulted !== undefined && saved?.system?.vtorSwitched) {
+        // The core cannot run our restore routine after a fault, but VTOR must not keep pointing at RAM we are
+        // about to give back: a debugger write works on real cores (QEMU ignores it; a reset recovers there).
+        const vtor = saved.system.vtor;
+        await attempt(() => gdb.writeMemory(VTOR, u32(vtor)));
       }
       await attempt(() => gdb.removeBreakpoint(this.layout.trap, this.#trapType));
       if (this.#faultHandler !== undefined && this.#faultHandlerOwned) await attempt(() => gdb.removeBreakpoint(this.#faultHandler!, 'hw'));

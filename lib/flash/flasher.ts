@@ -227,7 +227,7 @@ export class Flasher {
       // Compare first, even when the plan chose chip erase on its own ('auto'): erasing the whole chip
       // would throw away sectors that already hold the image. Only an explicit 'always' skips the compare.
       if ((options.skipUnchanged ?? true) && options.chipErase !== 'always' && sectors.length > 0) {
-        const same = await this.#unchanged(sectors, options.compare ?? 'auto', session);
+        const same = await this.#unchanged(sectors, options.compare ?? 'auto', session, !plan.preserve);
         if (chipErase && same.size > 0) {
           chipErase = false;
           this.#log(`chip erase declined: ${same.size} of ${plan.sectors.length} sectors already hold the image`);
@@ -290,7 +290,10 @@ export class Flasher {
     const plan = this.plan(image, { preserve: false, chipErase: 'never' });
     let mode = options.verify ?? 'auto';
     if (mode === 'auto') mode = this.#memoryMapped ? 'crc' : 'algo';
-    if (mode === 'none') mode = 'crc';
+    if (mode === 'none') mode = this.#memoryMapped ? 'crc' : 'algo';
+    if ((mode === 'crc' || mode === 'read') && !this.#memoryMapped) {
+      throw new UsageError(`--verify ${mode} reads the flash at its address, which this flash does not allow while the algorithm owns it: use --verify algo`);
+    }
     return this.#operation(options, async (session) => {
       const chunks: Chunk[] = [];
       for (const seg of image.segments) chunks.push({ address: seg.address, data: seg.data });
@@ -484,11 +487,18 @@ export class Flasher {
    * image-covered range computed on the target against the host's, or the
    * algorithm's Verify on the image data when the flash is not memory mapped.
    */
-  async #unchanged(sectors: readonly PlannedSector[], mode: CompareMode, session: Session): Promise<Set<string | number>> {
+  async #unchanged(sectors: readonly PlannedSector[], mode: CompareMode, session: Session, wholeSectors: boolean): Promise<Set<string | number>> {
     if (mode === 'none') return new Set();
+    if (mode === 'crc' && !this.#memoryMapped) {
+      throw new UsageError("compare: 'crc' hashes the flash at its address, which this flash does not allow while the algorithm owns it: use 'algo'");
+    }
     const useCrc = mode === 'crc' || (mode === 'auto' && this.#memoryMapped);
     if (!useCrc && !this.runner.has('Verify')) return new Set();
-    const ranges = sectors.flatMap((s) => s.ranges.map((r) => ({ sector: s, address: s.address + r.offset, data: s.data.subarray(r.offset, r.offset + r.length) })));
+    // Without preserve the whole sector must end up as planned (image bytes, erased value elsewhere), so the
+    // whole sector is compared; with preserve only the bytes the image covers matter.
+    const ranges = wholeSectors
+      ? sectors.map((s) => ({ sector: s, address: s.address, data: s.data }))
+      : sectors.flatMap((s) => s.ranges.map((r) => ({ sector: s, address: s.address + r.offset, data: s.data.subarray(r.offset, r.offset + r.length) })));
     const totalBytes = ranges.reduce((n, r) => n + r.data.length, 0);
     const phase = this.#phase(session, 'compare', totalBytes, 'bytes');
     const differs = new Set<number>();

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
+  AbortedError,
   ConnectError,
   ConnectionClosedError,
   ReplyFormatError,
@@ -652,7 +653,7 @@ export class GdbClient extends EventEmitter {
 
   async #resume(packet: 'c' | 's', options: { timeoutMs?: number; signal?: AbortSignal }): Promise<ContinueResult> {
     this.#requireHalted(packet === 'c' ? 'continue' : 'step');
-    if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+    if (options.signal?.aborted) throw new AbortedError(`Cancelled before '${packet}'; the core is still halted`, { cause: options.signal.reason });
     this.#state = 'running';
     this.#gCache = undefined;
     let interrupted = false;

@@ -53,8 +53,14 @@ const BASE: Omit<ServerDialect, 'kind'> = {
   unknownMonitorCommand: undefined,
 };
 
-/** Dialects by kind. */
-export const DIALECTS: Readonly<Record<ServerKind, ServerDialect>> = {
+/** Freezes an object and the objects it holds: shared tables must not be changed by one client for all. */
+function deepFreeze<T extends object>(value: T): T {
+  for (const inner of Object.values(value)) if (typeof inner === 'object' && inner !== null && !(inner instanceof RegExp)) deepFreeze(inner);
+  return Object.freeze(value);
+}
+
+/** Dialects by kind (frozen). */
+export const DIALECTS: Readonly<Record<ServerKind, ServerDialect>> = deepFreeze({
   jlink: { ...BASE, kind: 'jlink', resume: 'monitor-go', resetHaltCommand: 'reset', resetRunCommand: undefined },
   openocd: { ...BASE, kind: 'openocd', resetHaltCommand: 'reset halt', resetRunCommand: 'reset run' },
   pyocd: { ...BASE, kind: 'pyocd', resetHaltCommand: 'reset halt', resetRunCommand: 'reset' },
@@ -67,7 +73,7 @@ export const DIALECTS: Readonly<Record<ServerKind, ServerDialect>> = {
     unknownMonitorCommand: /^unknown command: '/m,
   },
   unknown: { ...BASE, kind: 'unknown' },
-};
+});
 
 /**
  * Guesses the server from its `qSupported` features. Each rule rests on what

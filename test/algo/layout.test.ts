@@ -128,9 +128,9 @@ describe('planRamLayout', () => {
     expect(layout.buffers[0]!.size).toBeLessThan(DEFAULT_MAX_BUFFER);
     expect(layout.buffers.map((b) => b.tableEntries)).toEqual([MAX_TABLE_ENTRIES, MAX_TABLE_ENTRIES]);
     expect(describeLayout(layout)).toMatchInlineSnapshot(`
-      "algorithm at 0x210002e0, static base 0x2100055c, trap 0x21002048
-        helpers    0x21000000  732 bytes
-        algorithm  0x210002e0  668 bytes
+      "algorithm at 0x210002f0, static base 0x2100056c, trap 0x21002048
+        helpers    0x21000000  748 bytes
+        algorithm  0x210002f0  668 bytes
         crc table  0x21000800  1024 bytes
         stack      0x21000c00  4160 bytes
         trap page  0x21002000  128 bytes

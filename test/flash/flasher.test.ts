@@ -114,6 +114,15 @@ describe('Flasher.program on the NOR simulator', () => {
     expect(back.subarray(16).every((b) => b === 0xff)).toBe(true);
   });
 
+  it('with preserve: false, does not skip a sector whose covered bytes match but whose other bytes are not erased', async () => {
+    await withFlasher(FIXTURES.norSim, (f) => f.program(image(FLASH + 0x510000, new Uint8Array(4096).fill(0x11))));
+    const report = await withFlasher(FIXTURES.norSim, (f) => f.program(image(FLASH + 0x510000, new Uint8Array(16).fill(0x11)), { preserve: false }));
+    expect(report).toMatchObject({ sectorsSkipped: 0, sectorsErased: 1 });
+    const back = await gdbReadMemory(qemu.connectOptions, FLASH + 0x510000, 4096);
+    expect(back.subarray(0, 16).every((b) => b === 0x11)).toBe(true);
+    expect(back.subarray(16).every((b) => b === 0xff)).toBe(true);
+  });
+
   it('refuses an image outside the flash before touching the target', async () => {
     await withFlasher(FIXTURES.norSim, async (f, gdb) => {
       const sent = gdb.stats.packetsSent;
