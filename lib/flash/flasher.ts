@@ -311,23 +311,11 @@ export class Flasher {
    * algorithm's Read routine (SEGGER loaders have one).
    */
   async read(address: number, length: number): Promise<Uint8Array> {
-    if (this.#memoryMapped || !this.runner.has('Read')) {
-      if (!this.#memoryMapped) {
-        throw new UsageError(`The flash is not memory mapped and '${this.algorithm.name}' has no Read routine: it cannot be read`);
-      }
-      return this.gdb.readMemory(address, length);
+    if (this.#memoryMapped) return this.gdb.readMemory(address, length);
+    if (!this.runner.has('Read')) {
+      throw new UsageError(`The flash is not memory mapped and '${this.algorithm.name}' has no Read routine: it cannot be read`);
     }
-    const session = this.#session({});
-    const out = new Uint8Array(length);
-    const buffer = this.runner.buffer(0);
-    await this.#init(FNC_VERIFY, session);
-    for (let done = 0; done < length; done += buffer.size) {
-      const n = Math.min(buffer.size, length - done);
-      await this.runner.batch(0, [{ fn: 'Read', entry: this.runner.entry('Read'), args: [address + done, n, buffer.address], expect: n }]);
-      out.set(await this.gdb.readMemory(buffer.address, n), done);
-    }
-    await this.#uninit(session);
-    return out;
+    return this.#standalone((session) => this.#readWithAlgorithm(address, length, session));
   }
 
   /** Whether `[address, address + length)` is blank (all erased value). */
@@ -337,11 +325,33 @@ export class Flasher {
       const crc = await this.runner.crc32(address, length);
       return crc === crc32(new Uint8Array(length).fill(erased));
     }
+    return this.#standalone(async (session) => {
+      await this.#init(FNC_VERIFY, session);
+      return (await this.runner.call('BlankCheck', [address, length, erased])) === 0;
+    });
+  }
+
+  /** A small operation in a session of its own: UnInit afterwards, also when it fails. */
+  async #standalone<T>(body: (session: Session) => Promise<T>): Promise<T> {
     const session = this.#session({});
+    try {
+      return await body(session);
+    } finally {
+      await this.#uninit(session).catch((e: unknown) => this.#log(`UnInit failed: ${String(e)}`));
+    }
+  }
+
+  /** Reads through the algorithm's Read routine, buffer by buffer, inside `session` (its Init stays paired). */
+  async #readWithAlgorithm(address: number, length: number, session: Session): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    const buffer = this.runner.buffer(0);
     await this.#init(FNC_VERIFY, session);
-    const result = await this.runner.call('BlankCheck', [address, length, erased]);
-    await this.#uninit(session);
-    return result === 0;
+    for (let done = 0; done < length; done += buffer.size) {
+      const n = Math.min(buffer.size, length - done);
+      await this.runner.batch(0, [{ fn: 'Read', entry: this.runner.entry('Read'), args: [address + done, n, buffer.address], expect: n }]);
+      out.set(await this.gdb.readMemory(buffer.address, n), done);
+    }
+    return out;
   }
 
   /** Unloads: UnInit if still initialised, then the runner restores what it borrowed. */
@@ -578,7 +588,7 @@ export class Flasher {
         session.step = { operation: 'read', address: sector.address + k.offset, length: k.length };
         const bytes = this.#memoryMapped
           ? await this.gdb.readMemory(sector.address + k.offset, k.length)
-          : await this.read(sector.address + k.offset, k.length);
+          : await this.#readWithAlgorithm(sector.address + k.offset, k.length, session);
         data.set(bytes, k.offset);
         phase.advance(k.length);
       }

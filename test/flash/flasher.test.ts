@@ -210,6 +210,29 @@ describe('other algorithm formats program the same flash', () => {
   }
 });
 
+describe('flash that is not memory mapped (like Alif OSPI), with a SEGGER loader that has Read', () => {
+  it('keeps uncovered bytes by reading them through the algorithm, compares and verifies through it too', async () => {
+    const old = new Uint8Array(randomBytes(4096));
+    await withFlasher(FIXTURES.norSimSegger, (f) => f.program(image(FLASH + 0xd00000, old)));
+    const gdb = await GdbClient.connect(qemu.connectOptions);
+    let report;
+    try {
+      const algo = loadAlgorithm(readFileSync(FIXTURES.norSimSegger), 'nor-sim-segger.elf');
+      const flasher = await Flasher.create(gdb, algo, { ram: board.ram, memoryMapped: false });
+      try {
+        await expect(flasher.verify(image(FLASH + 0xd00000, old), { verify: 'crc' })).rejects.toMatchObject({ code: 'RSPFLASH_USAGE' });
+        report = await flasher.program(image(FLASH + 0xd00000 + 100, new Uint8Array(8).fill(0x42)));
+        expect(Buffer.compare(Buffer.from(await flasher.read(FLASH + 0xd00000, 4096)), Buffer.from(old.map((b, i) => (i >= 100 && i < 108 ? 0x42 : b))))).toBe(0);
+      } finally {
+        await flasher.close();
+      }
+    } finally {
+      await gdb.close();
+    }
+    expect(report).toMatchObject({ bytesKept: 4096 - 8, sectorsErased: 1, verify: 'algo' });
+  });
+});
+
 describe('Flasher.program decisions found by the benchmark', () => {
   it('programs a sparse image of 300 separate pages (more page runs than one batch table holds)', async () => {
     const pages = Array.from({ length: 300 }, (_, i) => ({ address: FLASH + 0xa00000 + i * 8192, data: new Uint8Array(randomBytes(256)), source: `page ${i}` }));
