@@ -49,7 +49,17 @@ function alifE7Preset(core: 'HP' | 'HE', kind: string): BoardPreset {
 }
 
 /** Built-in presets by name. */
-export const BOARDS: Readonly<Record<string, BoardPreset>> = {
+/** Freezes the presets and their regions: one caller must not change them for every other. */
+function freezePresets(boards: Record<string, BoardPreset>): Readonly<Record<string, BoardPreset>> {
+  for (const board of Object.values(boards)) {
+    Object.freeze(board.ram);
+    Object.freeze(board.flash);
+    Object.freeze(board);
+  }
+  return Object.freeze(boards);
+}
+
+export const BOARDS: Readonly<Record<string, BoardPreset>> = freezePresets({
   'alif-e7-hp': alifE7Preset('HP', 'high-performance'),
   'alif-e7-he': alifE7Preset('HE', 'high-efficiency'),
   'qemu-an547': {
@@ -69,7 +79,7 @@ export const BOARDS: Readonly<Record<string, BoardPreset>> = {
     memoryMapped: true,
     algorithm: 'test/fixtures/build/nvmc-nrf51.flm in the rspflash repository',
   },
-};
+});
 
 /** The preset called `name`; throws a {@link UsageError} listing the known ones otherwise. */
 export function boardPreset(name: string): BoardPreset {

@@ -216,9 +216,11 @@ export class Flasher {
    * sectors that already hold the image are skipped.
    */
   async program(image: Image, options: ProgramOptions = {}): Promise<FlashReport> {
-    const plan = this.plan(image, options);
-    const verifyMode = this.#verifyMode(options.verify ?? 'auto');
     return this.#operation(options, async (session) => {
+      // Inside the operation, so a refusal (image outside the flash, bad options) emits 'failed' too;
+      // nothing has touched the target yet at this point.
+      const plan = this.plan(image, options);
+      const verifyMode = this.#verifyMode(options.verify ?? 'auto');
       session.emit({ type: 'plan', plan });
       let sectors = [...plan.sectors];
       let skipped = 0;
@@ -287,14 +289,13 @@ export class Flasher {
    * first differing address; resolves with a report otherwise.
    */
   async verify(image: Image, options: Pick<ProgramOptions, 'signal' | 'onProgress' | 'verify'> = {}): Promise<FlashReport> {
-    const plan = this.plan(image, { preserve: false, chipErase: 'never' });
-    let mode = options.verify ?? 'auto';
-    if (mode === 'auto') mode = this.#memoryMapped ? 'crc' : 'algo';
-    if (mode === 'none') mode = this.#memoryMapped ? 'crc' : 'algo';
-    if ((mode === 'crc' || mode === 'read') && !this.#memoryMapped) {
-      throw new UsageError(`--verify ${mode} reads the flash at its address, which this flash does not allow while the algorithm owns it: use --verify algo`);
-    }
     return this.#operation(options, async (session) => {
+      const plan = this.plan(image, { preserve: false, chipErase: 'never' });
+      let mode = options.verify ?? 'auto';
+      if (mode === 'auto' || mode === 'none') mode = this.#memoryMapped ? 'crc' : 'algo';
+      if ((mode === 'crc' || mode === 'read') && !this.#memoryMapped) {
+        throw new UsageError(`--verify ${mode} reads the flash at its address, which this flash does not allow while the algorithm owns it: use --verify algo`);
+      }
       const chunks: Chunk[] = [];
       for (const seg of image.segments) chunks.push({ address: seg.address, data: seg.data });
       if (mode === 'algo') {
