@@ -131,6 +131,10 @@ describe('Flasher.program on the NOR simulator', () => {
       expect((err as RspflashError).code).toBe('RSPFLASH_OUT_OF_FLASH');
       expect((err as Error).message).toMatch(/0xc2000000|0xc1ffffff/);
       expect(gdb.stats.packetsSent).toBe(sent);
+      const events: FlashEvent[] = [];
+      await f.program(image(FLASH + (32 << 20) - 16, new Uint8Array(32)), { onProgress: (e) => events.push(e) }).catch(() => undefined);
+      expect(events.map((e) => e.type)).toEqual(['failed']);
+      expect(gdb.stats.packetsSent).toBe(sent);
     });
   });
 
