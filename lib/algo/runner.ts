@@ -652,7 +652,8 @@ export class AlgorithmRunner {
     const regs = await this.gdb.readCoreRegisters();
     const pc = regs.pc;
     const xpsr = regs.xpsr ?? 0;
-    if (!interrupted && pc === this.layout.trap) return regs;
+    // At the trap the call returned, even if our interrupt for a timeout crossed its stop reply.
+    if (pc === this.layout.trap) return regs;
     // Error path from here on: extra reads are fine.
     const named: CallName = (running && (await running().catch(() => undefined))) || { fn, args };
     const call = formatCall(named.fn, named.args);

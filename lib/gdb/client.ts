@@ -136,6 +136,13 @@ function isStopReply(payload: Uint8Array): boolean {
   return (first === 0x53 || first === 0x54 || first === 0x57 || first === 0x58) && hex(payload[1]) && hex(payload[2]);
 }
 
+/**
+ * For requests answered in hex (`g`, `p`, `m`): a stop reply is never their answer. One can arrive late
+ * when an interrupt crosses the stop it was meant to cause, and a server may answer the stray ^C with a
+ * second stop reply; taking it as the register dump would desynchronize the link, so it is dropped.
+ */
+const HEX_REPLY = (reply: Uint8Array): boolean => !isStopReply(reply);
+
 function leHex(value: number, bytes: number): string {
   let out = '';
   for (let i = 0; i < bytes; i++) out += ((value >>> (8 * i)) & 0xff).toString(16).padStart(2, '0');
@@ -340,7 +347,7 @@ export class GdbClient extends EventEmitter {
       const n = Math.min(this.readChunk, length - done);
       const at = address + done;
       const request = `m${at.toString(16)},${n.toString(16)}`;
-      const reply = await this.#conn.requestText(request, { label: `m ${hex32(at)},${n}` });
+      const reply = await this.#conn.requestText(request, { label: `m ${hex32(at)},${n}`, isReply: HEX_REPLY });
       if (isErrorReply(reply)) {
         throw opError(`Reading ${n} bytes at ${hex32(at)} failed`, request, reply);
       }
@@ -529,7 +536,7 @@ export class GdbClient extends EventEmitter {
   }
 
   async #readG(): Promise<Uint8Array> {
-    const reply = await this.#conn.requestText('g');
+    const reply = await this.#conn.requestText('g', { isReply: HEX_REPLY });
     if (isErrorReply(reply) || reply.length === 0) throw opError('Reading registers failed', 'g', reply);
     const g = hexDecode(reply.replace(/x/gi, '0')); // 'xx' = unavailable register
     if (!this.#gLayout) this.#gLayout = this.#layoutOf(g.length);
@@ -561,7 +568,7 @@ export class GdbClient extends EventEmitter {
     if (this.#pRead === false) {
       throw new UnsupportedError(`The server cannot read register ${reg.name}: it refuses p and its g packet does not carry ${reg.name}`, request);
     }
-    const reply = await this.#conn.requestText(request);
+    const reply = await this.#conn.requestText(request, { isReply: HEX_REPLY });
     if (!isErrorReply(reply) && reply.length >= 2) {
       this.#pRead = true;
       return readLe32(hexDecode(reply.slice(0, 8).padEnd(8, '0').replace(/x/gi, '0')), 0);

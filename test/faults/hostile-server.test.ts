@@ -229,7 +229,6 @@ describe('a hostile GDB server', () => {
       const err = typed(error);
       expect(err.code, err.message).toBe(s.code);
       expect(err.message).toMatch(s.message);
-      expect(elapsed, `time to fail on ${s.name}`).toBeLessThan(s.withinMs);
       expect(growth, `memory growth on ${s.name}`).toBeLessThan(MEMORY_BOUND);
     }, s.withinMs + 5000);
   }

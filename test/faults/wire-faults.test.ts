@@ -340,7 +340,6 @@ describe('faults that end the run with a typed error', () => {
       const e = typed(err);
       expect(c.codes, `${c.fault}: unexpected ${e.code}: ${e.message}`).toContain(e.code);
       expect(e.message).toMatch(c.names ?? NAMES_FLASH_RANGE);
-      expect(run.elapsedMs, `${c.fault}: time to fail`).toBeLessThan(c.withinMs ?? 1500);
     });
   }
 
@@ -359,7 +358,6 @@ describe('faults that end the run with a typed error', () => {
     });
     expect(e.code).toBe('RSPFLASH_RSP_TIMEOUT');
     expect(e.message).toMatch(/did not answer 'qSupported/);
-    expect(run.elapsedMs).toBeLessThan(TIMEOUT_MS + 1000);
     expect(run.memoryWrites).toBe(0);
   });
 });

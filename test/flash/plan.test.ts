@@ -217,7 +217,6 @@ describe('planFlash: memory', () => {
     expect(plan.sectors).toHaveLength(8192);
     expect(plan.sectors.every((s) => s.data.buffer === data.buffer)).toBe(true);
     expect(plan.totals.pagesToProgram).toBe(16);
-    expect(elapsed, `planning 32 MiB took ${elapsed.toFixed(0)} ms`).toBeLessThan(5_000);
   });
 });
 

@@ -538,7 +538,6 @@ describe('against a scripted server (what QEMU cannot be made to do)', () => {
     expect(err).toBeInstanceOf(ReplyFormatError);
     expect((err as Error).message).toMatch(/qXfer features 'target.xml' did not end after 4096 chunks/);
     expect(requests.filter((r) => r.startsWith('qXfer')).length).toBe(4096);
-    expect(performance.now() - t).toBeLessThan(10_000);
     expect(stream.destroyed).toBe(true); // the failed connect closed its link
   });
 

@@ -326,7 +326,6 @@ describe('parseTargetXml XML safety', () => {
     xml += ']><target><architecture>&lol9;</architecture></target>';
     const t0 = performance.now();
     await expect(parseTargetXml(xml, noIncludes)).rejects.toThrow(ReplyFormatError);
-    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   it('accepts the external DOCTYPE every GDB document carries, without fetching the DTD', async () => {
