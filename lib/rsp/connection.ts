@@ -147,6 +147,8 @@ export class RspConnection extends EventEmitter {
   /** Requests sent and not yet answered, oldest first. */
   readonly #waiters: Waiter[] = [];
   #noAck = false;
+  /** Acks owed for packets of the chunk being processed (see #flushAcks). */
+  #pendingAcks = 0;
   #closedBy: Error | undefined;
   #closed = false;
   /** Replies that arrived with nobody waiting (after an interrupt, say). */
@@ -388,6 +390,18 @@ export class RspConnection extends EventEmitter {
       if (this.#closed) return;
       this.#onEvent(event);
     }
+    this.#flushAcks();
+  }
+
+  /** Acks for the packets of one chunk go out in one write: a pipelined window's replies often arrive together. */
+  #ack(): void {
+    this.#pendingAcks++;
+  }
+
+  #flushAcks(): void {
+    if (this.#pendingAcks === 0 || this.#closed) return;
+    this.#write(this.#pendingAcks === 1 ? ACK : new Uint8Array(this.#pendingAcks).fill(0x2b));
+    this.#pendingAcks = 0;
   }
 
   #onEvent(event: WireEvent): void {
@@ -428,7 +442,7 @@ export class RspConnection extends EventEmitter {
       case 'notification':
         // Non-stop notifications: rspflash runs all-stop; log and ignore.
         this.#log(`<- %${showPayload(event.payload)} (notification ignored)`);
-        if (!this.#noAck) this.#write(ACK);
+        if (!this.#noAck) this.#ack();
         return;
       case 'garbage':
         this.#log(`<- garbage ${showPayload(event.bytes, 64)}`);
@@ -447,13 +461,14 @@ export class RspConnection extends EventEmitter {
         // belong to a later packet, or be gone: our '+' for an earlier reply, read after the server sent
         // this one, clears it (QEMU). Even with one packet left in flight. Take the damaged packet ('+')
         // and send the idempotent request again.
-        this.#write(ACK);
+        this.#ack();
         this.#waiters.shift();
         this.#resendLater(head, 'a damaged reply');
         return;
       }
       if (!this.#noAck) {
         this.#log(`<- bad checksum, asking for a resend: ${showPayload(raw, 64)}`);
+        this.#flushAcks(); // in order: the acks for earlier packets, then this '-'
         this.#write(NACK);
         return;
       }
@@ -482,7 +497,7 @@ export class RspConnection extends EventEmitter {
       }
       return;
     }
-    if (!this.#noAck) this.#write(ACK);
+    if (!this.#noAck) this.#ack();
     let payload: Uint8Array;
     try {
       // A run-length pair stands for up to 226 bytes: cap the expansion like the packet itself.
