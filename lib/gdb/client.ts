@@ -21,7 +21,7 @@ import {
 import { createDebug } from '../debug.js';
 import { RspConnection, type ConnectionStats } from '../rsp/connection.js';
 export type { ConnectionStats };
-import { escapeBinary, fitEscaped, hexDecode, hexEncode, hexEncodeInto, unescapeBinary } from '../rsp/packet.js';
+import { escapeBinary, fitEscaped, frameInPlace, hexDecode, hexEncode, hexEncodeInto, unescapeBinary } from '../rsp/packet.js';
 import { parseStopReply, type StopReply } from './stop.js';
 import { parseTargetXml, type RegisterInfo, type TargetDescription } from './target-xml.js';
 import { parseMemoryMap, type MemoryRegion } from './memory-map.js';
@@ -376,6 +376,7 @@ export class GdbClient extends EventEmitter {
     const replies = await this.#conn.pipeline(packets.payloads(), this.#writeWindow, {
       label: `write ${data.length} bytes at ${hex32(address)}`,
       isError: (reply) => !(reply.length === 2 && reply[0] === 0x4f && reply[1] === 0x4b),
+      framed: true,
     });
     for (let i = 0; i < replies.length; i++) {
       const text = TEXT.decode(replies[i]);
@@ -413,11 +414,13 @@ export class GdbClient extends EventEmitter {
           packet = withHeader(`X${at.toString(16)},${n.toString(16)}:`, escapeBinary(data.subarray(offset, offset + n)));
         } else {
           n = Math.min(Math.floor(budget / 2) & ~3, data.length - offset);
-          // Hex digits written straight into the packet: no string, no second copy (32 MiB is 16,000 packets).
+          // Hex digits written straight into the framed packet: no string and no copy (32 MiB is
+          // 16,000 packets; the churn of per-packet copies showed in peak RSS).
           const header = `M${at.toString(16)},${n.toString(16)}:`;
-          packet = new Uint8Array(header.length + 2 * n);
-          for (let i = 0; i < header.length; i++) packet[i] = header.charCodeAt(i);
-          hexEncodeInto(data.subarray(offset, offset + n), packet, header.length);
+          packet = new Uint8Array(1 + header.length + 2 * n + 3);
+          for (let i = 0; i < header.length; i++) packet[1 + i] = header.charCodeAt(i);
+          hexEncodeInto(data.subarray(offset, offset + n), packet, 1 + header.length);
+          frameInPlace(packet);
         }
         starts.push(at);
         offset += n;
@@ -789,12 +792,12 @@ export class GdbClient extends EventEmitter {
   }
 }
 
-/** `header` (latin1) followed by `body`, in one new array. */
+/** A framed packet of `header` (latin1) followed by `body` (already escaped). */
 function withHeader(header: string, body: Uint8Array): Uint8Array {
-  const packet = new Uint8Array(header.length + body.length);
-  for (let i = 0; i < header.length; i++) packet[i] = header.charCodeAt(i);
-  packet.set(body, header.length);
-  return packet;
+  const packet = new Uint8Array(1 + header.length + body.length + 3);
+  for (let i = 0; i < header.length; i++) packet[1 + i] = header.charCodeAt(i);
+  packet.set(body, 1 + header.length);
+  return frameInPlace(packet);
 }
 
 /** Reads a whole `qXfer` object, chunk by chunk, unescaping binary data. */

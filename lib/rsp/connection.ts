@@ -92,6 +92,8 @@ interface SendOptions {
   onOutput: ((text: string) => void) | undefined;
   isReply: ((payload: Uint8Array) => boolean) | undefined;
   retryable: boolean;
+  /** The bytes are a whole packet already ({@link frameInPlace}), not a payload. */
+  framed?: boolean;
 }
 
 /** Bytes → string, one char per byte (TextDecoder's 'latin1' is really windows-1252 and remaps 0x80–0x9F). */
@@ -235,7 +237,7 @@ export class RspConnection extends EventEmitter {
   pipeline(
     payloads: Iterable<Uint8Array>,
     window: number,
-    options: { timeoutMs?: number; label?: string; isError?: (reply: Uint8Array) => boolean } = {},
+    options: { timeoutMs?: number; label?: string; isError?: (reply: Uint8Array) => boolean; framed?: boolean } = {},
   ): Promise<Uint8Array[]> {
     return this.#queue.add(() => this.#pipeline(payloads, Math.max(1, window), options));
   }
@@ -278,7 +280,7 @@ export class RspConnection extends EventEmitter {
   async #pipeline(
     payloads: Iterable<Uint8Array>,
     window: number,
-    options: { timeoutMs?: number; label?: string; isError?: (reply: Uint8Array) => boolean },
+    options: { timeoutMs?: number; label?: string; isError?: (reply: Uint8Array) => boolean; framed?: boolean },
   ): Promise<Uint8Array[]> {
     const replies: Uint8Array[] = [];
     const inFlight: Promise<Uint8Array>[] = [];
@@ -297,7 +299,7 @@ export class RspConnection extends EventEmitter {
         // A window of packets costs one round trip: N packets take about N / window of them.
         if (count % window === 0) this.stats.roundTrips++;
         count++;
-        const sent = this.#send(next.value, { timeoutMs, label: options.label, onOutput: undefined, isReply: undefined, retryable: true });
+        const sent = this.#send(next.value, { timeoutMs, label: options.label, onOutput: undefined, isReply: undefined, retryable: true, framed: options.framed === true });
         // Rejections are observed when this promise is awaited below; keep node from calling them unhandled meanwhile.
         sent.catch(() => undefined);
         inFlight.push(sent);
@@ -317,7 +319,7 @@ export class RspConnection extends EventEmitter {
     if (this.#closed) {
       return Promise.reject(this.#closedBy ?? new ConnectionClosedError('The connection to the GDB server is closed'));
     }
-    const packet = frame(bytes);
+    const packet = how.framed ? bytes : frame(bytes);
     const name = label ?? showPayload(bytes, 40);
     return new Promise<Uint8Array>((resolve, reject) => {
       const waiter: Waiter = {

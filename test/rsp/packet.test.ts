@@ -15,6 +15,7 @@ import {
   hexDecode,
   hexEncode,
   hexEncodeInto,
+  frameInPlace,
   latin1Bytes,
   unescapeBinary,
   type WireEvent,
@@ -426,6 +427,19 @@ describe('hexEncodeInto', () => {
         expect(Buffer.from(out.subarray(offset, offset + data.length * 2)).toString('latin1')).toBe(hexEncode(data));
         expect(out.subarray(0, offset).every((b) => b === 0x55)).toBe(true);
         expect(out.subarray(offset + data.length * 2).every((b) => b === 0x55)).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('frameInPlace', () => {
+  it('frames a payload built in place exactly as frame() frames it', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (data) => {
+        const payload = escapeBinary(data);
+        const packet = new Uint8Array(payload.length + 4);
+        packet.set(payload, 1);
+        expect([...frameInPlace(packet)]).toEqual([...frame(payload)]);
       }),
     );
   });
