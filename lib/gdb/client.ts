@@ -21,7 +21,7 @@ import {
 import { createDebug } from '../debug.js';
 import { RspConnection, type ConnectionStats } from '../rsp/connection.js';
 export type { ConnectionStats };
-import { escapeBinary, fitEscaped, frameInPlace, hexDecode, hexEncode, hexEncodeInto, unescapeBinary } from '../rsp/packet.js';
+import { PacketWriter, fitEscaped, hexDecode, hexEncode, unescapeBinary } from '../rsp/packet.js';
 import { parseStopReply, type StopReply } from './stop.js';
 import { parseTargetXml, type RegisterInfo, type TargetDescription } from './target-xml.js';
 import { parseMemoryMap, type MemoryRegion } from './memory-map.js';
@@ -376,7 +376,6 @@ export class GdbClient extends EventEmitter {
     const replies = await this.#conn.pipeline(packets.payloads(), this.#writeWindow, {
       label: `write ${data.length} bytes at ${hex32(address)}`,
       isError: (reply) => !(reply.length === 2 && reply[0] === 0x4f && reply[1] === 0x4b),
-      framed: true,
     });
     for (let i = 0; i < replies.length; i++) {
       const text = TEXT.decode(replies[i]);
@@ -396,31 +395,30 @@ export class GdbClient extends EventEmitter {
     return this.server.binaryWrite ? budget : Math.floor(budget / 2) & ~3;
   }
 
-  #memoryPackets(address: number, data: Uint8Array): { payloads: () => Generator<Uint8Array>; addressOf: (i: number) => number } {
+  #memoryPackets(address: number, data: Uint8Array): { payloads: () => Generator<PacketWriter>; addressOf: (i: number) => number } {
     const starts: number[] = [];
     const budget = this.server.packetSize - PACKET_SLACK - MEMORY_HEADER_MAX;
     const binary = this.server.binaryWrite === true;
-    function* payloads(): Generator<Uint8Array> {
+    // Each packet is built in one buffer sized for it, and the connection frames it there:
+    // 32 MiB is 16,000 packets, and per-packet copies showed in peak RSS.
+    function* payloads(): Generator<PacketWriter> {
       let offset = 0;
       while (offset < data.length) {
         const at = address + offset;
         let n: number;
-        let packet: Uint8Array;
+        let packet: PacketWriter;
         if (binary) {
           n = fitEscaped(data, offset, budget);
           // Whole words per packet unless it is the last: a word split between two packets
           // becomes two partial writes, which a peripheral register or flash may not accept.
           if (offset + n < data.length && n >= 4) n &= ~3;
-          packet = withHeader(`X${at.toString(16)},${n.toString(16)}:`, escapeBinary(data.subarray(offset, offset + n)));
+          const header = `X${at.toString(16)},${n.toString(16)}:`;
+          // fitEscaped chose n so that the escaped bytes fit the budget: the writer never grows.
+          packet = new PacketWriter(header.length + budget).text(header).binary(data.subarray(offset, offset + n));
         } else {
           n = Math.min(Math.floor(budget / 2) & ~3, data.length - offset);
-          // Hex digits written straight into the framed packet: no string and no copy (32 MiB is
-          // 16,000 packets; the churn of per-packet copies showed in peak RSS).
           const header = `M${at.toString(16)},${n.toString(16)}:`;
-          packet = new Uint8Array(1 + header.length + 2 * n + 3);
-          for (let i = 0; i < header.length; i++) packet[1 + i] = header.charCodeAt(i);
-          hexEncodeInto(data.subarray(offset, offset + n), packet, 1 + header.length);
-          frameInPlace(packet);
+          packet = new PacketWriter(header.length + 2 * n).text(header).hex(data.subarray(offset, offset + n));
         }
         starts.push(at);
         offset += n;
@@ -790,14 +788,6 @@ export class GdbClient extends EventEmitter {
     }
     if (this.#state === 'running') throw new TargetStateError(`Cannot ${what} while the core is running`);
   }
-}
-
-/** A framed packet of `header` (latin1) followed by `body` (already escaped). */
-function withHeader(header: string, body: Uint8Array): Uint8Array {
-  const packet = new Uint8Array(1 + header.length + body.length + 3);
-  for (let i = 0; i < header.length; i++) packet[1 + i] = header.charCodeAt(i);
-  packet.set(body, 1 + header.length);
-  return frameInPlace(packet);
 }
 
 /** Reads a whole `qXfer` object, chunk by chunk, unescaping binary data. */

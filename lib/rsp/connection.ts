@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import PQueue from 'p-queue';
 import { ConnectionClosedError, ProtocolError, RspTimeoutError } from '../errors.js';
 import { createDebug, type DebugLog } from '../debug.js';
-import { DEFAULT_MAX_PACKET, PacketParser, decodeRunLength, frame, latin1Bytes, type WireEvent } from './packet.js';
+import { DEFAULT_MAX_PACKET, PacketParser, PacketWriter, decodeRunLength, frame, latin1Bytes, type WireEvent } from './packet.js';
 
 /** Default time a server has to answer an ordinary request. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -92,8 +92,31 @@ interface SendOptions {
   onOutput: ((text: string) => void) | undefined;
   isReply: ((payload: Uint8Array) => boolean) | undefined;
   retryable: boolean;
-  /** The bytes are a whole packet already ({@link frameInPlace}), not a payload. */
-  framed?: boolean;
+}
+
+/**
+ * What a request carries: text (latin1, not escaped), payload bytes (already
+ * escaped), or a {@link PacketWriter} filled with payload, which the
+ * connection frames in its own buffer (no copy).
+ */
+export type RequestPayload = string | Uint8Array | PacketWriter;
+
+/** Options of {@link RspConnection.pipeline}. */
+export interface PipelineOptions {
+  /** Time the server has to answer each packet, ms. */
+  timeoutMs?: number;
+  /** Short description for errors and logs. */
+  label?: string;
+  /** A reply for which this is true stops sending (those in flight are still drained). */
+  isError?: (reply: Uint8Array) => boolean;
+}
+
+/** The packet as it goes on the wire, and its payload (for logs). */
+function toFrame(payload: RequestPayload): { packet: Uint8Array; payload: Uint8Array } {
+  if (payload instanceof PacketWriter) return { packet: payload.finish(), payload: payload.payload };
+  // latin1Bytes refuses a character above U+00FF instead of sending a different packet.
+  const bytes = typeof payload === 'string' ? latin1Bytes(payload) : payload;
+  return { packet: frame(bytes), payload: bytes };
 }
 
 /** Bytes → string, one char per byte (TextDecoder's 'latin1' is really windows-1252 and remaps 0x80–0x9F). */
@@ -208,12 +231,12 @@ export class RspConnection extends EventEmitter {
    * still escaped if binary). An empty payload means "not supported".
    * Requests are serialized: each waits for the previous one's reply.
    */
-  request(payload: string | Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+  request(payload: RequestPayload, options: RequestOptions = {}): Promise<Uint8Array> {
     return this.#queue.add(() => this.#exchange(payload, options));
   }
 
   /** {@link request} with the reply as a latin1 string. */
-  async requestText(payload: string | Uint8Array, options: RequestOptions = {}): Promise<string> {
+  async requestText(payload: RequestPayload, options: RequestOptions = {}): Promise<string> {
     return latin1.decode(await this.request(payload, options));
   }
 
@@ -234,11 +257,7 @@ export class RspConnection extends EventEmitter {
    * request goes out behind those in flight, and its reply, which now comes
    * after theirs, is still matched to it.
    */
-  pipeline(
-    payloads: Iterable<Uint8Array>,
-    window: number,
-    options: { timeoutMs?: number; label?: string; isError?: (reply: Uint8Array) => boolean; framed?: boolean } = {},
-  ): Promise<Uint8Array[]> {
+  pipeline(payloads: Iterable<RequestPayload>, window: number, options: PipelineOptions = {}): Promise<Uint8Array[]> {
     return this.#queue.add(() => this.#pipeline(payloads, Math.max(1, window), options));
   }
 
@@ -264,11 +283,9 @@ export class RspConnection extends EventEmitter {
 
   // -------------------------------------------------------------------------
 
-  #exchange(payload: string | Uint8Array, options: RequestOptions): Promise<Uint8Array> {
-    // latin1Bytes refuses a character above U+00FF instead of sending a different packet.
-    const bytes = typeof payload === 'string' ? latin1Bytes(payload) : payload;
+  #exchange(payload: RequestPayload, options: RequestOptions): Promise<Uint8Array> {
     if (!this.#closed) this.stats.roundTrips++;
-    return this.#send(bytes, {
+    return this.#send(payload, {
       timeoutMs: options.timeoutMs ?? this.#timeoutMs,
       label: options.label,
       onOutput: options.onOutput,
@@ -277,11 +294,7 @@ export class RspConnection extends EventEmitter {
     });
   }
 
-  async #pipeline(
-    payloads: Iterable<Uint8Array>,
-    window: number,
-    options: { timeoutMs?: number; label?: string; isError?: (reply: Uint8Array) => boolean; framed?: boolean },
-  ): Promise<Uint8Array[]> {
+  async #pipeline(payloads: Iterable<RequestPayload>, window: number, options: PipelineOptions): Promise<Uint8Array[]> {
     const replies: Uint8Array[] = [];
     const inFlight: Promise<Uint8Array>[] = [];
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
@@ -299,7 +312,7 @@ export class RspConnection extends EventEmitter {
         // A window of packets costs one round trip: N packets take about N / window of them.
         if (count % window === 0) this.stats.roundTrips++;
         count++;
-        const sent = this.#send(next.value, { timeoutMs, label: options.label, onOutput: undefined, isReply: undefined, retryable: true, framed: options.framed === true });
+        const sent = this.#send(next.value, { timeoutMs, label: options.label, onOutput: undefined, isReply: undefined, retryable: true });
         // Rejections are observed when this promise is awaited below; keep node from calling them unhandled meanwhile.
         sent.catch(() => undefined);
         inFlight.push(sent);
@@ -314,12 +327,18 @@ export class RspConnection extends EventEmitter {
     return replies;
   }
 
-  #send(bytes: Uint8Array, how: SendOptions): Promise<Uint8Array> {
+  #send(request: RequestPayload, how: SendOptions): Promise<Uint8Array> {
     const { timeoutMs, label, onOutput, isReply, retryable } = how;
     if (this.#closed) {
       return Promise.reject(this.#closedBy ?? new ConnectionClosedError('The connection to the GDB server is closed'));
     }
-    const packet = how.framed ? bytes : frame(bytes);
+    let packet: Uint8Array;
+    let bytes: Uint8Array;
+    try {
+      ({ packet, payload: bytes } = toFrame(request));
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const name = label ?? showPayload(bytes, 40);
     return new Promise<Uint8Array>((resolve, reject) => {
       const waiter: Waiter = {

@@ -86,23 +86,6 @@ export function frame(payload: Uint8Array): Uint8Array {
 }
 
 /**
- * Frames a packet built in place: `packet[1 .. length - 3)` holds the payload
- * (already escaped); writes `$` before it and `#` plus the checksum after it.
- * Saves the copy {@link frame} makes, for senders that build many large
- * packets (memory writes). Returns `packet`.
- */
-export function frameInPlace(packet: Uint8Array): Uint8Array {
-  const end = packet.length - 3;
-  let sum = 0;
-  for (let i = 1; i < end; i++) sum = (sum + packet[i]!) & 0xff;
-  packet[0] = DOLLAR;
-  packet[end] = HASH;
-  packet[end + 1] = HEX_DIGITS.charCodeAt(sum >> 4);
-  packet[end + 2] = HEX_DIGITS.charCodeAt(sum & 0xf);
-  return packet;
-}
-
-/**
  * Encodes a string one byte per character (latin1) — the way every textual
  * RSP packet is spelled.
  *
@@ -301,6 +284,141 @@ export function hexEncodeInto(data: Uint8Array, out: Uint8Array, offset: number)
     const b = data[i]!;
     out[o++] = HEX_CODES[b >> 4]!;
     out[o++] = HEX_CODES[b & 15]!;
+  }
+}
+
+/**
+ * Builds one outgoing packet in a single buffer: the caller appends payload
+ * parts (text, hex digits, binary data), the writer escapes binary data and,
+ * on {@link PacketWriter.finish}, adds `$`, `#` and the checksum around them.
+ * No part is copied twice and no hex string is built: the hot path of memory
+ * writes, which for a 32 MiB image are 16,000 packets (per-packet copies
+ * showed in peak RSS).
+ *
+ * Upper layers fill it with payload only and hand it to the connection
+ * (`RspConnection.request` or `.pipeline`), which finishes it: `$`, `#`,
+ * checksums and escaping stay in lib/rsp.
+ *
+ * @example
+ * ```ts
+ * const packet = new PacketWriter(header.length + 2 * data.length);
+ * packet.text(`M${address.toString(16)},${data.length.toString(16)}:`).hex(data);
+ * await connection.request(packet); // sent as $M…:…#cs
+ * ```
+ */
+export class PacketWriter {
+  #buffer: Uint8Array;
+  /** Bytes used, `$` included. */
+  #length = 1;
+  #framed: Uint8Array | undefined;
+
+  /**
+   * @param capacity - expected payload length in bytes (escaped); the buffer
+   * grows if more is appended, but an exact figure avoids any copy.
+   */
+  constructor(capacity = 64) {
+    this.#buffer = new Uint8Array(Math.max(0, capacity) + PACKET_OVERHEAD);
+    this.#buffer[0] = DOLLAR;
+  }
+
+  /** Payload bytes appended so far (escaped, as they go on the wire). */
+  get length(): number {
+    return this.#length - 1;
+  }
+
+  /** The payload as appended so far, as a view (for logs). */
+  get payload(): Uint8Array {
+    return this.#buffer.subarray(1, this.#length);
+  }
+
+  /**
+   * Appends text, one byte per character (latin1), verbatim: for headers such
+   * as `X20000000,800:` that cannot contain `#`, `$` or `}`.
+   *
+   * @throws {@link ProtocolError} for a character above U+00FF.
+   */
+  text(value: string): this {
+    const at = this.#reserve(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c > 0xff) {
+        throw new ProtocolError(`Packet text has character U+${c.toString(16).toUpperCase().padStart(4, '0')} at offset ${i}, which is not a single byte`);
+      }
+      this.#buffer[at + i] = c;
+    }
+    this.#length = at + value.length;
+    return this;
+  }
+
+  /** Appends `data` as lower-case hex digits, two per byte (`M`, `G`, `qRcmd`). */
+  hex(data: Uint8Array): this {
+    const at = this.#reserve(2 * data.length);
+    hexEncodeInto(data, this.#buffer, at);
+    this.#length = at + 2 * data.length;
+    return this;
+  }
+
+  /**
+   * Appends binary data escaped as {@link escapeBinary} does (`X`,
+   * `vFlashWrite`); its escaped length is {@link escapedLength}.
+   */
+  binary(data: Uint8Array): this {
+    let out = this.#buffer;
+    let o = this.#reserve(0);
+    // Where the payload must end so '#' and the checksum still fit. Escapes are counted (a pass of
+    // their own) only if the buffer may run short, and then only for the bytes still to come.
+    let end = out.length - PACKET_OVERHEAD + 1;
+    for (let i = 0; i < data.length; i++) {
+      if (o + 2 > end) {
+        this.#length = o;
+        this.#reserve(escapedLength(data, i));
+        out = this.#buffer;
+        end = Infinity;
+      }
+      const b = data[i]!;
+      if (needsEscape(b)) {
+        out[o++] = ESCAPE;
+        out[o++] = b ^ ESCAPE_XOR;
+      } else {
+        out[o++] = b;
+      }
+    }
+    this.#length = o;
+    return this;
+  }
+
+  /**
+   * The framed packet: `$` payload `#` checksum, in the writer's own buffer (a
+   * view when it was sized larger than needed). Appending after this throws;
+   * calling it again returns the same bytes.
+   */
+  finish(): Uint8Array {
+    if (this.#framed) return this.#framed;
+    const end = this.#length;
+    const buffer = this.#buffer;
+    let sum = 0;
+    for (let i = 1; i < end; i++) sum += buffer[i]!;
+    sum &= 0xff;
+    buffer[end] = HASH;
+    buffer[end + 1] = HEX_DIGITS.charCodeAt(sum >> 4);
+    buffer[end + 2] = HEX_DIGITS.charCodeAt(sum & 0xf);
+    const size = end + PACKET_OVERHEAD - 1;
+    this.#framed = size === buffer.length ? buffer : buffer.subarray(0, size);
+    return this.#framed;
+  }
+
+  /** Makes room for `count` more payload bytes; returns where they go. */
+  #reserve(count: number): number {
+    if (this.#framed) throw new ProtocolError('A packet cannot grow after it was finished');
+    const needed = this.#length + count + PACKET_OVERHEAD - 1;
+    if (needed > this.#buffer.length) {
+      let size = Math.max(this.#buffer.length * 2, 64);
+      while (size < needed) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(this.#buffer.subarray(0, this.#length));
+      this.#buffer = grown;
+    }
+    return this.#length;
   }
 }
 

@@ -9,7 +9,7 @@ import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionClosedError, ProtocolError, RspTimeoutError } from '../../lib/errors.js';
 import { MAX_RETRANSMITS, RspConnection } from '../../lib/rsp/connection.js';
-import { PacketParser, checksum, frameText, latin1Bytes, type WireEvent } from '../../lib/rsp/packet.js';
+import { PacketParser, PacketWriter, checksum, frameText, latin1Bytes, type WireEvent } from '../../lib/rsp/packet.js';
 
 const str = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -407,6 +407,22 @@ describe('request order', () => {
     expect(replies.map(str)).toEqual(['R0', 'R1', 'R2', 'R3']);
     expect(server.packets).toEqual(['M0', 'M1', 'M2', 'M3', 'M2']);
     expect(conn.closed).toBe(false);
+  });
+
+  it('frames payloads built with a PacketWriter itself, in request() and pipeline(), and sends the same frame again after a -', async () => {
+    const { conn, server } = setup();
+    let nacked = false;
+    server.onPacket = (p, s) => {
+      if (p === 'M20000004,2:}]fff' && !nacked) {
+        nacked = true;
+        s.send('-');
+      } else s.send('+' + str(frameText('OK')));
+    };
+    const writes = [0, 4].map((at) => new PacketWriter(14).text(`M2000000${at},2:`).binary(Uint8Array.of(0x7d, 0x66)).text('ff'));
+    expect((await conn.pipeline(writes, 2)).map(str)).toEqual(['OK', 'OK']);
+    expect(await conn.requestText(new PacketWriter().text('qRcmd,').hex(latin1Bytes('go')))).toBe('OK');
+    expect(server.packets).toEqual(['M20000000,2:}]fff', 'M20000004,2:}]fff', 'M20000004,2:}]fff', 'qRcmd,676f']);
+    expect(server.events.filter((e) => e.kind === 'packet').every((e) => e.kind === 'packet' && e.checksumOk)).toBe(true);
   });
 
   it("pipeline() in ack mode: a damaged reply within a window is taken with '+' (a '-' would repeat the server's last reply) and its write sent again", async () => {

@@ -15,7 +15,7 @@ import {
   hexDecode,
   hexEncode,
   hexEncodeInto,
-  frameInPlace,
+  PacketWriter,
   latin1Bytes,
   unescapeBinary,
   type WireEvent,
@@ -432,15 +432,45 @@ describe('hexEncodeInto', () => {
   });
 });
 
-describe('frameInPlace', () => {
-  it('frames a payload built in place exactly as frame() frames it', () => {
+describe('PacketWriter', () => {
+  it('frames text + hex + binary parts exactly as frame() frames their escaped concatenation', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), (data) => {
-        const payload = escapeBinary(data);
-        const packet = new Uint8Array(payload.length + 4);
-        packet.set(payload, 1);
-        expect([...frameInPlace(packet)]).toEqual([...frame(payload)]);
+      fc.property(fc.string({ maxLength: 20 }).filter((h) => !/[#$}]/.test(h) && [...h].every((c) => c.charCodeAt(0) <= 0xff)), fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 300 }), fc.nat(600), (header, hex, bin, capacity) => {
+        const packet = new PacketWriter(capacity).text(header).hex(hex).binary(bin).finish();
+        const payload = Buffer.concat([text(header), text(hexEncode(hex)), escapeBinary(bin)]);
+        expect(str(packet)).toBe(str(frame(payload)));
       }),
     );
+  });
+
+  it('escapes binary data correctly whatever room is left, even when every byte needs an escape', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }).map((d) => d.map((b) => [0x23, 0x24, 0x7d, 0x2a, b][b % 5]!)), fc.nat(250), (data, capacity) => {
+        const packet = new PacketWriter(capacity).text('X0,0:').binary(data).finish();
+        expect(str(packet)).toBe(str(frame(Buffer.concat([text('X0,0:'), escapeBinary(data)]))));
+      }),
+    );
+  });
+
+  it('with an exact capacity, returns its own buffer: no view over spare bytes, no copy', () => {
+    const data = Uint8Array.of(1, 2, 3, 0xab);
+    const packet = new PacketWriter(5 + 8).text('M0,4:').hex(data).finish();
+    expect(str(packet)).toBe('$M0,4:010203ab#' + checksum(text('M0,4:010203ab')).toString(16).padStart(2, '0'));
+    expect(packet.byteLength).toBe(packet.buffer.byteLength);
+  });
+
+  it('reports the payload it holds (for logs) and finishes the same bytes twice', () => {
+    const writer = new PacketWriter().text('qRcmd,').hex(text('go'));
+    expect(str(writer.payload)).toBe('qRcmd,676f');
+    expect(writer.length).toBe(10);
+    const once = writer.finish();
+    expect(writer.finish()).toBe(once);
+  });
+
+  it('refuses to grow after finish() and refuses text that is not one byte per character', () => {
+    const writer = new PacketWriter();
+    writer.finish();
+    expect(() => writer.text('m0,4')).toThrow(ProtocolError);
+    expect(() => new PacketWriter().text('\u2603')).toThrow(ProtocolError);
   });
 });
