@@ -60,7 +60,7 @@ import {
   parseElf,
   type ElfFile,
   type ElfSection,
-} from './elf.js';
+} from '../elf.js';
 
 // ---------------------------------------------------------------------------
 // struct FlashDevice

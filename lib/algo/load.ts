@@ -20,7 +20,7 @@
  */
 import { FormatError } from '../errors.js';
 import type { FlashAlgorithm } from './algorithm.js';
-import { parseElf } from './elf.js';
+import { parseElf } from '../elf.js';
 import { parseFlm } from './flm.js';
 import { parseProbeRsYaml } from './probe-rs.js';
 import { parseSeggerLoader, seggerLoaderKind } from './segger.js';

@@ -29,7 +29,7 @@
  */
 import { FormatError, hex32 } from '../errors.js';
 import { sectorCount, type AlgorithmFunction, type FlashAlgorithm } from './algorithm.js';
-import { SHN_UNDEF, findSymbol, parseElf, readAt, type ElfFile } from './elf.js';
+import { SHN_UNDEF, findSymbol, parseElf, readAt, type ElfFile } from '../elf.js';
 import {
   basename,
   codeOffset,

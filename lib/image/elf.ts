@@ -21,7 +21,7 @@
  * @module
  */
 import { FormatError } from '../errors.js';
-import { PT_LOAD, parseElf } from '../algo/elf.js';
+import { PT_LOAD, parseElf } from '../elf.js';
 import { createImage, type Image, type SourcedSegment } from './image.js';
 
 /**

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { SHN_ABS, SHN_COMMON, SHN_UNDEF, findSymbol, parseElf, type ElfFile } from '../../lib/algo/elf.js';
+import { SHN_ABS, SHN_COMMON, SHN_UNDEF, findSymbol, parseElf, type ElfFile } from '../../lib/elf.js';
 import { parseFlm } from '../../lib/algo/flm.js';
 import { loadAlgorithm } from '../../lib/algo/load.js';
 import { listProbeRsAlgorithms, listProbeRsMemoryRegions, parseProbeRsYaml } from '../../lib/algo/probe-rs.js';

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FormatError, ImageOverlapError } from '../../lib/errors.js';
 import type { FlashAlgorithm } from '../../lib/algo/algorithm.js';
-import { parseElf } from '../../lib/algo/elf.js';
+import { parseElf } from '../../lib/elf.js';
 import { parseFlm } from '../../lib/algo/flm.js';
 import { loadAlgorithm } from '../../lib/algo/load.js';
 import { parseProbeRsYaml } from '../../lib/algo/probe-rs.js';

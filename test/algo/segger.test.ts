@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseElf } from '../../lib/algo/elf.js';
+import { parseElf } from '../../lib/elf.js';
 import { OFL_API_ENTRIES, isSeggerLoader, parseSeggerLoader, seggerLoaderKind } from '../../lib/algo/segger.js';
 import { SHF, SHT, STT, STV, flashDeviceBytes, words, writeElf, type SymbolSpec } from '../helpers/elf-writer.js';
 import { formatError } from '../helpers/errors.js';

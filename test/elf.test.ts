@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { FormatError } from '../../lib/errors.js';
-import { EM_ARM, PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS, findSections, findSymbol, parseElf, readAt } from '../../lib/algo/elf.js';
-import { SHF, SHT, STB, STT, STV, words, writeElf } from '../helpers/elf-writer.js';
-import { alifLikeFlm } from './synthetic.js';
+import { FormatError } from '../lib/errors.js';
+import { EM_ARM, PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS, findSections, findSymbol, parseElf, readAt } from '../lib/elf.js';
+import { SHF, SHT, STB, STT, STV, words, writeElf } from './helpers/elf-writer.js';
+import { alifLikeFlm } from './algo/synthetic.js';
 
 function expectFormatError(fn: () => unknown, pattern: RegExp, offset?: number): FormatError {
   let caught: unknown;

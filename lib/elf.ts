@@ -24,7 +24,7 @@
  * ```
  * @module
  */
-import { FormatError, hex32 } from '../errors.js';
+import { FormatError, hex32 } from './errors.js';
 
 // ---------------------------------------------------------------------------
 // Constants (only those rspflash uses or prints; the gABI has more)
