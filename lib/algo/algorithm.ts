@@ -4,7 +4,7 @@
  * helpers over its geometry.
  * @module
  */
-import { RspflashError, hex32 } from '../errors.js';
+import { FormatError, hex32 } from '../errors.js';
 
 /** Where a {@link FlashAlgorithm} came from. */
 export type AlgorithmFormat = 'flm' | 'segger-ofl' | 'segger-sfl' | 'probe-rs';
@@ -150,12 +150,12 @@ export function sectorAt(geometry: FlashGeometry, address: number): Sector | und
 
 /**
  * Checks that a geometry is consistent: runs ascending, contiguous, covering the
- * device, page size dividing every sector. Throws an {@link RspflashError} naming
+ * device, page size dividing every sector. Throws a {@link FormatError} naming
  * the first problem.
  */
 export function checkGeometry(geometry: FlashGeometry, source: string): void {
   const fail = (what: string) => {
-    throw new RspflashError('RSPFLASH_FORMAT', `${source}: flash geometry is inconsistent: ${what}`);
+    throw new FormatError(`${source}: flash geometry is inconsistent: ${what}`, source);
   };
   if (geometry.size <= 0) fail('device size is 0');
   if (geometry.pageSize <= 0 || (geometry.pageSize & 3) !== 0) fail(`page size ${geometry.pageSize} is not a positive multiple of 4`);
