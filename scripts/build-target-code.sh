@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds lib/algo/target-code.ts (committed) from target-src/: the call shim,
-# batch sequencer, CRC-32 and core clean/restore routines rspflash loads into
+# batch sequencer, CRC-32, compare hashes (32 and 128 bits) and core clean/restore routines rspflash loads into
 # target RAM. Byte-for-byte reproducible; test/algo/target-code.test.ts checks
 # that the committed file matches a fresh build.
 # Usage: scripts/build-target-code.sh [OUT.ts [OUT.elf]]   (default lib/algo/target-code.ts;
@@ -35,7 +35,7 @@ arm-none-eabi-objcopy -O binary "$tmp/blob.elf" "$tmp/blob.bin"
   echo ''
   echo '/** Offsets of the routines in {@link TARGET_CODE} (Thumb bit clear). */'
   echo 'export const TARGET_ENTRY = {'
-  for sym in rsp_call rsp_seq_run rsp_crc32 rsp_hash32 rsp_core_clean rsp_core_restore rsp_splim_clear rsp_splim_restore rsp_nop; do
+  for sym in rsp_call rsp_seq_run rsp_crc32 rsp_hash32 rsp_hash128 rsp_core_clean rsp_core_restore rsp_splim_clear rsp_splim_restore rsp_nop; do
     addr=$(arm-none-eabi-nm "$tmp/blob.elf" | awk -v s="$sym" '$3==s {print $1}')
     [ -n "$addr" ] || { echo "symbol $sym missing" >&2; exit 1; }
     key=${sym#rsp_}

@@ -153,6 +153,100 @@ __attribute__((used, noinline)) uint32_t rsp_hash32(uint32_t seed, const uint8_t
 }
 
 /*
+ * MurmurHash3 (x86, 128-bit) of `len` bytes at `addr`, with `seed` in all four
+ * lanes: what compare and verify use, so that a changed sector passes for
+ * unchanged with odds of about 2^-128 instead of 2^-32 (issue 15: 32-bit
+ * collisions were crafted in microseconds and, over 8192 sectors, happen by
+ * chance about once in 500,000 runs). 32-bit operations only, so ARMv6-M runs
+ * it as fast as its 32-bit sibling per word. Writes h1, h2, h3, h4 to `out`
+ * (4-byte aligned; bytes in the order of the reference implementation's
+ * output) and returns h1. Words are taken little-endian from the first byte
+ * of the range; an unaligned range is read byte by byte with the same result.
+ * lib/flash/hash.ts computes the same function on the host (murmur3x128).
+ */
+#define M128_C1 0x239b961bu
+#define M128_C2 0xab0e9789u
+#define M128_C3 0x38b34ae5u
+#define M128_C4 0xa1e38b93u
+
+static inline __attribute__((always_inline)) uint32_t fmix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+/* One 16-byte block into the four lanes: the reference's loop body (inlined: -Os would
+   otherwise call it with the lanes in memory, and the blob would hold unnamed routines). */
+static inline __attribute__((always_inline)) void m128_block(uint32_t h[4], uint32_t k1, uint32_t k2, uint32_t k3, uint32_t k4)
+{
+    k1 *= M128_C1; k1 = rotl32(k1, 15); k1 *= M128_C2; h[0] ^= k1;
+    h[0] = rotl32(h[0], 19); h[0] += h[1]; h[0] = h[0] * 5u + 0x561ccd1bu;
+    k2 *= M128_C2; k2 = rotl32(k2, 16); k2 *= M128_C3; h[1] ^= k2;
+    h[1] = rotl32(h[1], 17); h[1] += h[2]; h[1] = h[1] * 5u + 0x0bcaa747u;
+    k3 *= M128_C3; k3 = rotl32(k3, 17); k3 *= M128_C4; h[2] ^= k3;
+    h[2] = rotl32(h[2], 15); h[2] += h[3]; h[2] = h[2] * 5u + 0x96cd1c35u;
+    k4 *= M128_C4; k4 = rotl32(k4, 18); k4 *= M128_C1; h[3] ^= k4;
+    h[3] = rotl32(h[3], 13); h[3] += h[0]; h[3] = h[3] * 5u + 0x32ac3b17u;
+}
+
+static inline __attribute__((always_inline)) uint32_t load_le(const volatile uint8_t *b)
+{
+    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+
+__attribute__((used, noinline)) uint32_t rsp_hash128(uint32_t seed, const uint8_t *addr, uint32_t len, uint32_t *out)
+{
+    uint32_t h[4] = { seed, seed, seed, seed };
+    uint32_t blocks = len >> 4;
+    if (((uint32_t)addr & 3u) == 0) {
+        /* Pointer compare only: this loop is what an unchanged re-run waits on. */
+        const uint32_t *w = (const uint32_t *)addr;
+        const uint32_t *end = w + 4u * blocks;
+        while (w != end) {
+            uint32_t k1 = w[0], k2 = w[1], k3 = w[2], k4 = w[3];
+            w += 4;
+            m128_block(h, k1, k2, k3, k4);
+        }
+    } else {
+        /* An ARMv6-M core faults on unaligned word loads: bytes, same words. */
+        for (uint32_t i = 0; i < blocks; i++) {
+            const volatile uint8_t *b = addr + 16u * i;
+            m128_block(h, load_le(b), load_le(b + 4), load_le(b + 8), load_le(b + 12));
+        }
+    }
+    /*
+     * Tail: up to 15 bytes into k1..k4 as one little-endian 128-bit number,
+     * shifted in from the last byte down. The reference mixes only the lanes
+     * the tail reaches; mixing a lane whose k is 0 changes nothing (0 * c = 0,
+     * rotl 0 = 0, h ^ 0 = h), so all four are mixed.
+     */
+    const volatile uint8_t *tail = addr + 16u * blocks;
+    uint32_t k1 = 0, k2 = 0, k3 = 0, k4 = 0;
+    for (uint32_t i = len & 15u; i-- > 0;) {
+        k4 = (k4 << 8) | (k3 >> 24);
+        k3 = (k3 << 8) | (k2 >> 24);
+        k2 = (k2 << 8) | (k1 >> 24);
+        k1 = (k1 << 8) | tail[i];
+    }
+    h[0] ^= rotl32(k1 * M128_C1, 15) * M128_C2;
+    h[1] ^= rotl32(k2 * M128_C2, 16) * M128_C3;
+    h[2] ^= rotl32(k3 * M128_C3, 17) * M128_C4;
+    h[3] ^= rotl32(k4 * M128_C4, 18) * M128_C1;
+    h[0] ^= len; h[1] ^= len; h[2] ^= len; h[3] ^= len;
+    h[0] += h[1] + h[2] + h[3];
+    h[1] += h[0]; h[2] += h[0]; h[3] += h[0];
+    h[0] = fmix32(h[0]); h[1] = fmix32(h[1]); h[2] = fmix32(h[2]); h[3] = fmix32(h[3]);
+    h[0] += h[1] + h[2] + h[3];
+    h[1] += h[0]; h[2] += h[0]; h[3] += h[0];
+    out[0] = h[0]; out[1] = h[1]; out[2] = h[2]; out[3] = h[3];
+    return h[0];
+}
+
+/*
  * Puts the core in a known state before running foreign code, on ARMv6-M and
  * later: interrupts masked (PRIMASK = 1), CONTROL = 0 (MSP, privileged, no FP
  * context), MPU off, and, when r0 is not 0, VTOR pointed at our own vector

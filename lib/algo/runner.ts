@@ -81,6 +81,8 @@ const HELPER_TIMEOUT_MS = 5000;
  * read through its controller, so only a hang times out.
  */
 const RANGE_MS_PER_KIB = 1;
+/** Bytes `rsp_hash128` stores per range: h1..h4. */
+const HASH128_BYTES = 16;
 /** Least time any algorithm routine gets, ms. */
 /** Shortest timeout of any call, ms: even a tiny call may wait on a loaded host or a slow probe. */
 export const MIN_CALL_TIMEOUT_MS = 1000;
@@ -456,6 +458,7 @@ export class AlgorithmRunner {
       case 'CalcCRC':
       case 'crc32':
       case 'hash32':
+      case 'hash128':
         return kib(args[2]);
       default:
         return t.programPage;
@@ -569,6 +572,54 @@ export class AlgorithmRunner {
    */
   async hash32Many(ranges: readonly { address: number; length: number }[], slot = 0): Promise<number[]> {
     return this.#collectMany('hash32', TARGET_ENTRY.hash32, ranges, (r) => [0, r.address, r.length], slot);
+  }
+
+  /**
+   * MurmurHash3 (x86, 128-bit, seed 0) of each range, computed on the target
+   * by `rsp_hash128`: what compare and verify match against the host's
+   * `murmur3x128` of the image bytes (lib/flash/hash.ts). Each hash is a
+   * `Hash128` there: 32 lower-case hex digits, h1..h4 each little-endian.
+   *
+   * One sequencer run per table-full of ranges (at most one entry per range,
+   * and at most 16 bytes of results per range in buffer `slot`); each run's
+   * 128-bit results come back in one memory read. The run writes buffer
+   * `slot` (its table area and the first 16 bytes per range of its data), so
+   * no range may overlap that buffer: a `RangeError` says so.
+   *
+   * @example
+   * ```ts
+   * const [onTarget] = await runner.hashMany([{ address: 0xc0000000, length: 4096 }]);
+   * if (onTarget === murmur3x128(image.subarray(0, 4096))) console.log('unchanged');
+   * ```
+   */
+  async hashMany(ranges: readonly { address: number; length: number }[], slot = 0): Promise<string[]> {
+    const buffer = this.#slot(slot);
+    for (const r of ranges) {
+      if (r.length > 0 && r.address < buffer.address + buffer.size && r.address + r.length > buffer.tableArea) {
+        throw new RangeError(
+          `cannot hash ${hex32(r.address)}..${hex32(r.address + r.length - 1)}: it overlaps buffer ${slot} (${hex32(buffer.tableArea)}..${hex32(buffer.address + buffer.size - 1)}), which the hash run writes`,
+        );
+      }
+    }
+    const entry = this.layout.helpers + TARGET_ENTRY.hash128;
+    const perRun = Math.min(buffer.tableEntries, Math.floor(buffer.size / HASH128_BYTES));
+    const out: string[] = [];
+    for (let i = 0; i < ranges.length; i += perRun) {
+      const chunk = ranges.slice(i, i + perRun);
+      const calls: BatchCall[] = chunk.map((r, j) => ({
+        fn: 'hash128',
+        entry,
+        args: [0, r.address, r.length, buffer.address + j * HASH128_BYTES],
+        expect: 0,
+        collect: true,
+      }));
+      await this.batch(slot, calls);
+      const bytes = await this.gdb.readMemory(buffer.address, chunk.length * HASH128_BYTES);
+      for (let j = 0; j < chunk.length; j++) {
+        out.push(Buffer.from(bytes.buffer, bytes.byteOffset + j * HASH128_BYTES, HASH128_BYTES).toString('hex'));
+      }
+    }
+    return out;
   }
 
   /** Calls one of our helpers once per range through the sequencer, collecting results. */
@@ -794,6 +845,7 @@ export function successValue(fn: AlgorithmFunction | string, args: readonly numb
     case 'CalcCRC':
     case 'crc32':
     case 'hash32':
+    case 'hash128':
       return undefined;
     default:
       return 0;
