@@ -53,7 +53,7 @@ export type FlashEvent =
   | { type: 'phase-end'; phase: FlashPhase; elapsedMs: number }
   | { type: 'skip'; sectors: number; bytes: number }
   | { type: 'done'; report: FlashReport }
-  | { type: 'failed'; error: RspflashError | Error };
+  | { type: 'failed'; error: RspflashError };
 
 /** A callback receiving progress events. */
 export type ProgressListener = (event: FlashEvent) => void;

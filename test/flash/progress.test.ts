@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { watchProgress, type FlashEvent } from '../../lib/flash/progress.js';
+import { InternalError } from '../../lib/errors.js';
 
 describe('watchProgress', () => {
   it('yields every event in order and ends after the operation resolves', async () => {
@@ -17,7 +18,7 @@ describe('watchProgress', () => {
 
   it('yields the failed event and then throws the operation error', async () => {
     const seen: FlashEvent['type'][] = [];
-    const boom = new Error('boom');
+    const boom = new InternalError('boom');
     const run = async () => {
       for await (const event of watchProgress(async (emit) => {
         emit({ type: 'failed', error: boom });
