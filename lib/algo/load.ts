@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * const algo = loadAlgorithm(await readFile(path), path, { name: 'nrf51' });
+ * const algo = loadAlgorithm(await readFile(path), { source: path, name: 'nrf51' });
  * console.log(describeAlgorithm(algo));
  * ```
  * @module
@@ -27,6 +27,8 @@ import { parseSeggerLoader, seggerLoaderKind } from './segger.js';
 
 /** Options of {@link loadAlgorithm}. */
 export interface LoadAlgorithmOptions {
+  /** Where the bytes came from (a file name), for messages. Default `'algorithm'`. */
+  readonly source?: string;
   /**
    * For probe-rs YAML, which algorithm of the file to take (by `name`);
    * ignored for ELF files, which hold exactly one.
@@ -49,7 +51,12 @@ const SNIFF_LENGTH = 4096;
  * @throws A {@link FormatError} if the bytes are neither ELF nor text, or the
  *   chosen parser rejects them. The message says which formats are accepted.
  */
-export function loadAlgorithm(bytes: Uint8Array, source: string, options: LoadAlgorithmOptions = {}): FlashAlgorithm {
+export function loadAlgorithm(bytes: Uint8Array, options?: LoadAlgorithmOptions): FlashAlgorithm;
+/** @deprecated Pass the source in the options: `loadAlgorithm(bytes, { source, name })`. */
+export function loadAlgorithm(bytes: Uint8Array, source: string, options?: LoadAlgorithmOptions): FlashAlgorithm;
+export function loadAlgorithm(bytes: Uint8Array, a: string | LoadAlgorithmOptions = {}, b: LoadAlgorithmOptions = {}): FlashAlgorithm {
+  const options = typeof a === 'string' ? { ...b, source: a } : a;
+  const source = options.source ?? 'algorithm';
   if (bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
     const elf = parseElf(bytes, source);
     return seggerLoaderKind(elf) !== undefined ? parseSeggerLoader(bytes, source) : parseFlm(bytes, source);

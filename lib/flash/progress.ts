@@ -3,22 +3,32 @@
  *
  * Order of events for {@link Flasher.program}:
  *
- * 1. `plan` — once, before the target is touched.
- * 2. For each phase that has work, in this order — `compare` (skip-unchanged
- *    check), `read` (bytes to keep), `erase`, `program` (includes the
- *    algorithm's Verify when `verify` is `algo`), `verify` (CRC or read-back):
- *    `phase-start`, then `progress` any number of times (`done` grows to
- *    `total`), then `phase-end`.
- * 3. `skip` — after `compare`, with the number of sectors left alone.
- * 4. `done` with the report, or `failed` with the error (also thrown).
+ * 1. `recover` — only when a failed earlier run left kept bytes in the
+ *    recovery journal: they are programmed back first (its phases follow).
+ * 2. `plan` — once, before the target is touched: the job as planned
+ *    without knowing what the flash holds.
+ * 3. For each phase that has work, in this order — `compare` (skip-unchanged
+ *    check), `read` (bytes to keep), `erase` (chip erase only), `write`
+ *    (sectors erased and programmed run by run, with the algorithm's Verify in
+ *    the same runs when it checks), `verify` (hash, read-back, or pages left
+ *    erased): `phase-start`, then `progress` any number of times (`done` grows
+ *    to `total`), then `phase-end`.
+ * 4. After `compare`: `skip` (only when some sectors are unchanged), then
+ *    `replan` with the steps that remain and what changed.
+ * 5. `done` with the report, or `failed` with the error (also thrown).
+ *
+ * {@link Flasher.erase} uses the phase `erase` for its runs; {@link Flasher.verify}
+ * the phase `verify`.
  *
  * @module
  */
 import type { RspflashError } from '../errors.js';
 import type { FlashPlan } from './plan.js';
+import type { JobPlan } from './steps.js';
+import type { MemoryRange } from '../range.js';
 
 /** Phases of a flash operation, in the order they run. */
-export type FlashPhase = 'compare' | 'read' | 'erase' | 'program' | 'verify';
+export type FlashPhase = 'compare' | 'read' | 'erase' | 'write' | 'verify';
 
 /** What a finished operation did, with measured figures. */
 export interface FlashReport {
@@ -34,8 +44,18 @@ export interface FlashReport {
   bytesProgrammed: number;
   /** Bytes read back and re-programmed to keep them (preserve). */
   bytesKept: number;
-  /** How the result was checked: `algo` (the algorithm's Verify), `crc`, `read`, or `none`. */
-  verify: 'algo' | 'crc' | 'read' | 'none';
+  /** Bytes restored from the recovery journal of a failed earlier run before the job. */
+  bytesRecovered: number;
+  /**
+   * How the result was checked: `algo` (the algorithm's Verify), `hash`
+   * (on-target hash), `read` (read back), `none`, or `unchanged` (every
+   * sector already held the image: nothing written, nothing to check).
+   */
+  verify: 'algo' | 'hash' | 'read' | 'none' | 'unchanged';
+  /** Decisions taken on the caller's behalf (chip erase declined, bytes not kept), one sentence each. */
+  notes: readonly string[];
+  /** For erase: the range actually erased (whole sectors). */
+  erased?: MemoryRange;
   durationMs: number;
   /** Bytes sent to the GDB server during the operation. */
   bytesSent: number;
@@ -47,7 +67,9 @@ export interface FlashReport {
 
 /** One progress event. See the module documentation for their order. */
 export type FlashEvent =
-  | { type: 'plan'; plan: FlashPlan }
+  | { type: 'recover'; journal: string; ranges: readonly MemoryRange[] }
+  | { type: 'plan'; plan: FlashPlan; job: JobPlan }
+  | { type: 'replan'; job: JobPlan; notes: readonly string[] }
   | { type: 'phase-start'; phase: FlashPhase; total: number; unit: 'bytes' | 'sectors' }
   | { type: 'progress'; phase: FlashPhase; done: number; total: number; elapsedMs: number }
   | { type: 'phase-end'; phase: FlashPhase; elapsedMs: number }

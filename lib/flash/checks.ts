@@ -1,0 +1,321 @@
+/**
+ * How rspflash finds out whether the flash holds given bytes: the one place
+ * where `compare` and `verify` modes get their meaning, `'auto'` included.
+ *
+ * Three ways exist, each with its own cost:
+ *
+ * - `'hash'`: a 128-bit hash of the flash computed on the target against the
+ *   host's hash of the expected bytes. Sends nothing but the ranges; needs the
+ *   flash to read at its address while the algorithm owns it (memory mapped).
+ *   Not a defence against crafted images (a hash can be attacked); `'algo'`
+ *   and `'read'` compare every byte.
+ * - `'algo'`: the algorithm's `Verify(adr, sz, buf)` on the expected bytes in
+ *   target RAM. Works for flash that is not memory mapped (Alif OSPI), but the
+ *   bytes must be in RAM: free right after programming them, a full transfer
+ *   otherwise.
+ * - `'read'`: read the flash back over the link and compare on the host. The
+ *   slowest; needs memory-mapped flash.
+ *
+ * `'auto'` means one thing everywhere: **the cheapest way that reads the
+ * flash**. When the expected bytes are already in target RAM (right after
+ * programming) that is `Verify`; otherwise `'hash'` where the flash is memory
+ * mapped, else `Verify`; `'none'` when the algorithm has neither.
+ * `'crc'` is accepted as a deprecated alias of `'hash'`.
+ * @module
+ */
+import { UsageError } from '../errors.js';
+import { FNC_VERIFY } from '../algo/algorithm.js';
+import type { AlgorithmRunner } from '../algo/runner.js';
+import type { GdbClient } from '../gdb/client.js';
+import { spanOf, type MemoryRange } from '../range.js';
+import { murmur3x128 } from './hash.js';
+
+/** How a check reads the flash. */
+export type CheckMethod = 'hash' | 'algo' | 'read';
+
+/**
+ * How {@link Flasher.program}'s skip-unchanged step compares flash with the image.
+ * `'crc'` is a deprecated alias of `'hash'` (the hash was never a CRC).
+ */
+export type CompareMode = 'auto' | 'hash' | 'algo' | 'none' | 'crc';
+
+/**
+ * How programmed data is checked, and how {@link Flasher.verify} checks.
+ * `'crc'` is a deprecated alias of `'hash'`.
+ */
+export type VerifyMode = 'auto' | 'hash' | 'algo' | 'read' | 'none' | 'crc';
+
+/** What the target offers for checking. */
+export interface CheckCapabilities {
+  /** The flash reads at its address while the algorithm owns it. */
+  readonly memoryMapped: boolean;
+  /** The algorithm has a `Verify` routine. */
+  readonly hasVerify: boolean;
+  /** Name of the algorithm, for messages. */
+  readonly algorithm: string;
+}
+
+/** The compare method for skip-unchanged, or `undefined` for none. Throws {@link UsageError} for a mode the target cannot do. */
+export function compareMethod(mode: CompareMode, caps: CheckCapabilities): Exclude<CheckMethod, 'read'> | undefined {
+  const m = mode === 'crc' ? 'hash' : mode;
+  if (m === 'none') return undefined;
+  if (m === 'auto') return caps.memoryMapped ? 'hash' : caps.hasVerify ? 'algo' : undefined;
+  if (m !== 'hash' && m !== 'algo') throw new UsageError(`compare must be 'auto', 'hash', 'algo' or 'none', not ${JSON.stringify(mode)}`);
+  return checkable(m, caps);
+}
+
+/**
+ * The verify method, or `undefined` for none. `dataInRam`: the expected bytes
+ * are already in target RAM (right after programming them), which makes
+ * `Verify` free. Throws {@link UsageError} for a mode the target cannot do.
+ */
+export function verifyMethod(mode: VerifyMode, caps: CheckCapabilities, dataInRam: boolean): CheckMethod | undefined {
+  const m = mode === 'crc' ? 'hash' : mode;
+  if (m === 'none') return undefined;
+  if (m === 'auto') {
+    if (dataInRam && caps.hasVerify) return 'algo';
+    return caps.memoryMapped ? 'hash' : caps.hasVerify ? 'algo' : undefined;
+  }
+  if (m !== 'hash' && m !== 'algo' && m !== 'read') {
+    throw new UsageError(`verify must be 'auto', 'hash', 'algo', 'read' or 'none', not ${JSON.stringify(mode)}`);
+  }
+  return checkable(m, caps);
+}
+
+function checkable<M extends CheckMethod>(method: M, caps: CheckCapabilities): M {
+  if (method === 'algo' && !caps.hasVerify) {
+    throw new UsageError(`The flash algorithm '${caps.algorithm}' has no Verify routine; check with 'hash' or 'read' instead`);
+  }
+  if ((method === 'hash' || method === 'read') && !caps.memoryMapped) {
+    throw new UsageError(
+      `Checking by '${method}' reads the flash at its address, which this flash does not allow while the algorithm owns it (memoryMapped: false); use 'algo'`,
+    );
+  }
+  return method;
+}
+
+// ---------------------------------------------------------------------------
+// Running checks on the target
+
+/**
+ * What a check needs from the executor: the runner and link, the expected
+ * bytes of a range, cancellation and progress.
+ */
+export interface CheckContext {
+  readonly runner: AlgorithmRunner;
+  readonly gdb: GdbClient;
+  readonly erasedValue: number;
+  /** The expected bytes of a range, as views in address order. */
+  readonly expected: (range: MemoryRange) => readonly Uint8Array[];
+  /** Throws when the operation was cancelled. */
+  readonly checkAbort: () => void;
+  /** Bytes checked so far grew by `n`. */
+  readonly advance: (n: number) => void;
+  /** The range under way, for the error if it fails. */
+  readonly at: (range: MemoryRange) => void;
+  /** Runs `body` between Init(FNC_VERIFY) and its UnInit. */
+  readonly withInit: <T>(fnc: number, body: () => Promise<T>) => Promise<T>;
+}
+
+/** A range's difference: where it starts to differ, when known. */
+export interface Difference extends MemoryRange {
+  /** First differing address, when the method can tell. */
+  readonly firstDifference?: number;
+}
+
+/** Largest block the coarse hash pass hashes in one call. */
+const HASH_BLOCK = 256 * 1024;
+/** With at least this many blocks all differing, the per-range pass is skipped (a first run: nothing to skip). */
+const SKIP_FINE_PASS_BLOCKS = 16;
+/** Bytes read back per request by the `read` method. */
+const READ_CHUNK = 64 * 1024;
+/** Bytes of the erased-value block sent once for checking erased ranges with Verify. */
+const ERASED_BLOCK = 4096;
+
+/**
+ * Which of `ranges` differ from the expected bytes (or, with `erased`, from the
+ * erased value). Each range is reported whole; `stopAtFirst` ends at the first
+ * difference (verify), otherwise every range is checked (compare).
+ */
+export async function findDifferences(
+  method: CheckMethod,
+  ranges: readonly MemoryRange[],
+  ctx: CheckContext,
+  options: { erased?: boolean; stopAtFirst?: boolean } = {},
+): Promise<Difference[]> {
+  const expected = options.erased ? erasedExpectation(ctx.erasedValue) : ctx.expected;
+  if (method === 'hash') return hashDifferences(ranges, expected, ctx);
+  if (method === 'read') return readDifferences(ranges, expected, ctx, options.stopAtFirst ?? false);
+  return ctx.withInit(FNC_VERIFY, () => verifyDifferences(ranges, options.erased ? undefined : expected, ctx, options.stopAtFirst ?? false));
+}
+
+function erasedExpectation(value: number): (range: MemoryRange) => Uint8Array[] {
+  let block = new Uint8Array(0);
+  return (range) => {
+    if (block.length < range.length) block = new Uint8Array(Math.max(range.length, 4096)).fill(value);
+    return [block.subarray(0, range.length)];
+  };
+}
+
+/** Coarse pass (one hash per block of adjacent ranges), then per range inside the blocks that differ. */
+async function hashDifferences(ranges: readonly MemoryRange[], expected: (r: MemoryRange) => readonly Uint8Array[], ctx: CheckContext): Promise<Difference[]> {
+  const blocks: { address: number; length: number; ranges: MemoryRange[] }[] = [];
+  for (const r of ranges) {
+    const last = blocks.at(-1);
+    if (last && last.address + last.length === r.address && last.length + r.length <= HASH_BLOCK) {
+      last.length += r.length;
+      last.ranges.push(r);
+    } else {
+      blocks.push({ address: r.address, length: r.length, ranges: [r] });
+    }
+  }
+  const total = ranges.reduce((n, r) => n + r.length, 0);
+  const blockHashes = await targetHashes(blocks, ctx);
+  const differing = blocks.filter((b, i) => blockHashes[i] !== hostHash(expected(b)));
+  if (differing.length === 0) {
+    ctx.advance(total);
+    return [];
+  }
+  const candidates = differing.flatMap((b) => b.ranges);
+  ctx.advance(total);
+  if (differing.length === blocks.length && blocks.length >= SKIP_FINE_PASS_BLOCKS) return candidates;
+  if (candidates.length === differing.length) return candidates; // one range per block: the coarse pass said it all
+  const hashes = await targetHashes(candidates, ctx);
+  return candidates.filter((r, j) => hashes[j] !== hostHash(expected(r)));
+}
+
+/** Target-side hashes of ranges, one sequencer run per table-full. */
+async function targetHashes(ranges: readonly MemoryRange[], ctx: CheckContext): Promise<string[]> {
+  const perRun = ctx.runner.layout.buffers[0]!.tableEntries;
+  const out: string[] = [];
+  for (let i = 0; i < ranges.length; i += perRun) {
+    ctx.checkAbort();
+    const group = ranges.slice(i, i + perRun);
+    ctx.at(spanOf(group));
+    out.push(...(await ctx.runner.hashMany(group)));
+  }
+  return out;
+}
+
+/** The host twin of the target hash over parts taken as one byte string. */
+function hostHash(parts: readonly Uint8Array[]): string {
+  return murmur3x128(joinViews(parts));
+}
+
+async function readDifferences(
+  ranges: readonly MemoryRange[],
+  expected: (r: MemoryRange) => readonly Uint8Array[],
+  ctx: CheckContext,
+  stopAtFirst: boolean,
+): Promise<Difference[]> {
+  const out: Difference[] = [];
+  for (const range of ranges) {
+    for (let off = 0; off < range.length; off += READ_CHUNK) {
+      ctx.checkAbort();
+      const piece = { address: range.address + off, length: Math.min(READ_CHUNK, range.length - off) };
+      ctx.at(piece);
+      const back = await ctx.gdb.readMemory(piece.address, piece.length);
+      const want = joinViews(expected(piece));
+      const bad = back.findIndex((b, k) => b !== want[k]);
+      ctx.advance(piece.length);
+      if (bad >= 0) {
+        out.push({ ...range, firstDifference: piece.address + bad });
+        if (stopAtFirst) return out;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The algorithm's Verify on the expected bytes, one buffer-full per run
+ * (`expected` undefined: against the erased value, one block sent once per run
+ * and reused by every call).
+ */
+async function verifyDifferences(
+  ranges: readonly MemoryRange[],
+  expected: ((r: MemoryRange) => readonly Uint8Array[]) | undefined,
+  ctx: CheckContext,
+  stopAtFirst: boolean,
+): Promise<Difference[]> {
+  const runner = ctx.runner;
+  const buffer = runner.buffer(0);
+  const entries = runner.layout.buffers[0]!.tableEntries;
+  const verify = runner.entry('Verify');
+  const block = Math.min(buffer.size, ERASED_BLOCK);
+  const pieceMax = expected === undefined ? block : buffer.size;
+  const out: Difference[] = [];
+  const owner = new Map<MemoryRange, MemoryRange>();
+  // Pieces of at most one buffer, packed into runs.
+  const pieces: MemoryRange[] = [];
+  for (const r of ranges) {
+    for (let off = 0; off < r.length; off += pieceMax) {
+      const p = { address: r.address + off, length: Math.min(pieceMax, r.length - off) };
+      owner.set(p, r);
+      pieces.push(p);
+    }
+  }
+  const differs = new Set<MemoryRange>();
+  let i = 0;
+  while (i < pieces.length) {
+    ctx.checkAbort();
+    const group: { piece: MemoryRange; offset: number }[] = [];
+    let used = 0;
+    while (i < pieces.length && group.length < entries) {
+      const p = pieces[i]!;
+      if (expected !== undefined && used + p.length > buffer.size) break;
+      group.push({ piece: p, offset: expected === undefined ? 0 : used });
+      if (expected !== undefined) used += p.length;
+      i++;
+    }
+    ctx.at(spanOf(group.map((g) => g.piece)));
+    const data = expected === undefined ? [new Uint8Array(Math.min(block, Math.max(...group.map((g) => g.piece.length)))).fill(ctx.erasedValue)] : group.flatMap((g) => [...expected(g.piece)]);
+    const results = await runner.batch(
+      0,
+      group.map((g) => ({ fn: 'Verify', entry: verify, args: [g.piece.address, g.piece.length, buffer.address + g.offset], expect: 0, collect: true })),
+      { data },
+    );
+    group.forEach((g, j) => {
+      const end = (g.piece.address + g.piece.length) >>> 0;
+      if (results[j] !== end) {
+        const range = owner.get(g.piece)!;
+        if (!differs.has(range)) {
+          differs.add(range);
+          out.push({ ...range, firstDifference: results[j] });
+        }
+      }
+    });
+    ctx.advance(group.reduce((n, g) => n + g.piece.length, 0));
+    if (stopAtFirst && out.length > 0) return out;
+  }
+  return out;
+}
+
+/**
+ * The parts as one array: a view when they lie back to back in one buffer (the
+ * sectors of one image segment do), else a copy.
+ */
+export function joinViews(parts: readonly Uint8Array[]): Uint8Array {
+  const first = parts[0];
+  if (!first) return new Uint8Array(0);
+  if (parts.length === 1) return first;
+  let end = first.byteOffset + first.byteLength;
+  let contiguous = true;
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.buffer !== first.buffer || p.byteOffset !== end) {
+      contiguous = false;
+      break;
+    }
+    end += p.byteLength;
+  }
+  if (contiguous) return new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

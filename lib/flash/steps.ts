@@ -1,0 +1,522 @@
+/**
+ * The flash job as data: image × geometry × options (× what the compare found)
+ * → the complete, ordered list of {@link Step}s the executor runs.
+ *
+ * Every decision the executor would otherwise make on its own — which ranges
+ * to compare, which bytes to keep, chip or sector erase (and why), which pages
+ * travel in which transfer and in which target run, how the result is checked
+ * — is made here, printed by `rspflash plan`, and tested without a target.
+ * The executor ({@link Flasher}) only runs steps and reports.
+ *
+ * A job is planned twice when it compares first: {@link planJob} without a
+ * compare outcome gives the compare step and the worst case after it (every
+ * compared sector differs); once the compare has run, {@link planJob} with the
+ * outcome gives the steps that remain, and {@link JobPlan.notes} says what
+ * changed ("chip erase declined: 8120 of 8192 sectors unchanged").
+ *
+ * Erase and program share target runs ({@link WriteStep}): a sector is erased
+ * in the same run that programs it back, so a fault between erase and program
+ * can only hit the sectors of one run — and the bytes kept from them are
+ * journalled on the host before that run starts.
+ * @module
+ */
+import { UsageError } from '../errors.js';
+import { sectorCount, type AlgorithmFunction, type FlashAlgorithm, type FlashGeometry } from '../algo/algorithm.js';
+import { planRamLayout, type LayoutOptions, type RamLayout, type RamRegion } from '../algo/layout.js';
+import type { Image } from '../image/image.js';
+import { formatRange, mergeRanges, type MemoryRange } from '../range.js';
+import { compareMethod, verifyMethod, type CheckMethod, type CompareMode, type VerifyMode } from './checks.js';
+import { planFlash, type ChipEraseMode, type EraseDecision, type FlashPlan, type PlannedSector } from './plan.js';
+
+/** Most repeats one batch-table entry holds (16 bits in the sequencer's entry). */
+const MAX_REPEAT = 0xffff;
+/**
+ * Sectors erased in one target run at most: bounds how long a run takes (and so
+ * how late a cancellation or a hang is noticed) and how many sectors one fault
+ * can leave erased.
+ */
+export const MAX_SECTORS_PER_RUN = 64;
+
+/** What the target offers a job: geometry, routines, transfer capacity. */
+export interface JobTarget {
+  readonly geometry: FlashGeometry;
+  /** Name of the algorithm, for messages. */
+  readonly algorithm: string;
+  /** Routines the algorithm has. */
+  readonly routines: ReadonlySet<AlgorithmFunction>;
+  /** The flash reads at its address while the algorithm owns it. */
+  readonly memoryMapped: boolean;
+  /** Data bytes one target run can take (the transfer buffer) and the batch-table entries it has. */
+  readonly transfer: { readonly bufferSize: number; readonly tableEntries: number };
+  /** Typical erase times for the chip-erase decision (`chipEraseMs` only when the algorithm has EraseChip). */
+  readonly estimate?: { readonly sectorEraseMs?: number; readonly chipEraseMs?: number };
+}
+
+/**
+ * The {@link JobTarget} of an algorithm loaded with a RAM layout (from
+ * `planRamLayout`, or `flasher.runner.layout`). Pure: `rspflash plan` uses it
+ * without a target.
+ */
+export function jobTarget(algorithm: FlashAlgorithm, layout: RamLayout, memoryMapped: boolean): JobTarget {
+  const buffer = layout.buffers[0];
+  if (buffer === undefined) throw new UsageError('The RAM layout has no transfer buffer');
+  const routines = new Set(Object.keys(algorithm.functions) as AlgorithmFunction[]);
+  const t = algorithm.timeouts;
+  return {
+    geometry: algorithm.geometry,
+    algorithm: algorithm.name,
+    routines,
+    memoryMapped,
+    transfer: { bufferSize: buffer.size, tableEntries: buffer.tableEntries },
+    // Worst-case timeouts are the only figures an FLM gives.
+    estimate: routines.has('EraseChip') ? { sectorEraseMs: t.eraseSector, chipEraseMs: t.eraseChip } : { sectorEraseMs: t.eraseSector },
+  };
+}
+
+/** Options of a program job (the same names as {@link ProgramOptions}). */
+export interface JobOptions {
+  /**
+   * Keep the bytes of touched sectors that the image does not cover. Default:
+   * true when they can be read (memory mapped, or a Read routine).
+   */
+  readonly preserve?: boolean;
+  /** Chip or sector erase; default `'auto'`. */
+  readonly chipErase?: ChipEraseMode;
+  /** Leave sectors that already hold the image alone; default true. */
+  readonly skipUnchanged?: boolean;
+  /** How skip-unchanged compares; default `'auto'`. */
+  readonly compare?: CompareMode;
+  /** How the result is checked; default `'auto'`. */
+  readonly verify?: VerifyMode;
+}
+
+/** What the compare found: the touched sectors (by address) that already hold what the plan wants. */
+export interface CompareOutcome {
+  readonly unchanged: ReadonlySet<number>;
+}
+
+/** A range to compare, with the sector it decides about. */
+export interface CompareRange extends MemoryRange {
+  readonly sector: number;
+}
+
+/** Compare flash with the image; sectors that match are left alone. */
+export interface CompareStep {
+  readonly kind: 'compare';
+  readonly method: 'hash' | 'algo';
+  readonly ranges: readonly CompareRange[];
+  readonly bytes: number;
+}
+
+/** Read back the bytes of rewritten sectors that the image does not cover, before anything is erased. */
+export interface KeepStep {
+  readonly kind: 'keep';
+  /** `memory`: read at the flash address; `algo`: through the algorithm's Read routine. */
+  readonly method: 'memory' | 'algo';
+  readonly ranges: readonly MemoryRange[];
+  readonly bytes: number;
+}
+
+/** Erase the whole device in one run of its own. */
+export interface EraseChipStep {
+  readonly kind: 'erase-chip';
+  readonly reason: string;
+}
+
+/** A run of equal, adjacent sectors. */
+export interface SectorSpan {
+  readonly address: number;
+  readonly size: number;
+  readonly count: number;
+  /** Index of the first sector in the device. */
+  readonly index: number;
+}
+
+/** Flash bytes programmed from the transfer buffer at `offset`. */
+export interface BufferPiece extends MemoryRange {
+  readonly offset: number;
+}
+
+/**
+ * One target run: erase some sectors, then program pieces from the transfer
+ * buffer (and, with `verify`, check them with the algorithm's Verify on the
+ * bytes already in RAM) — each function between its own Init and UnInit, all
+ * in one run of the on-target sequencer.
+ */
+export interface WriteStep {
+  readonly kind: 'write';
+  readonly erase: readonly SectorSpan[];
+  readonly program: readonly BufferPiece[];
+  readonly verify: boolean;
+  /** Bytes sent into the transfer buffer. */
+  readonly bytes: number;
+  /** Sectors whose last byte is programmed in this run: complete once it succeeds. */
+  readonly completes: readonly MemoryRange[];
+  /** Batch-table entries the run uses (Init/UnInit included). */
+  readonly entries: number;
+}
+
+/** Check that flash holds what the job wrote. */
+export interface VerifyStep {
+  readonly kind: 'verify';
+  readonly method: CheckMethod;
+  readonly ranges: readonly MemoryRange[];
+  /** `image`: the planned content (image and kept bytes); `erased`: pages left at the erased value. */
+  readonly expect: 'image' | 'erased';
+  readonly bytes: number;
+}
+
+/** One step of a job. */
+export type Step = CompareStep | KeepStep | EraseChipStep | WriteStep | VerifyStep;
+
+/** A planned job: the per-sector layout, the ordered steps, and the decisions in words. */
+export interface JobPlan {
+  /** What each touched sector must hold (see {@link planFlash}). */
+  readonly layout: FlashPlan;
+  /** The erase decision after the compare outcome (when one was given). */
+  readonly erase: EraseDecision;
+  /** The steps, in the order they run. */
+  readonly steps: readonly Step[];
+  /** Touched sectors the compare found unchanged (addresses), left alone. */
+  readonly unchanged: readonly number[];
+  /** Bytes outside the image that will end up erased (partly covered sectors without `preserve`). */
+  readonly lost: readonly MemoryRange[];
+  /** How the programmed result is checked (`undefined`: not at all). */
+  readonly verify: CheckMethod | undefined;
+  /** Decisions taken on the user's behalf, one sentence each, for `-v` and `rspflash plan`. */
+  readonly notes: readonly string[];
+  readonly totals: JobTotals;
+}
+
+/** Counts of a {@link JobPlan}. */
+export interface JobTotals {
+  readonly imageBytes: number;
+  readonly sectorsTouched: number;
+  readonly sectorsUnchanged: number;
+  readonly sectorsToErase: number;
+  readonly chipErase: boolean;
+  readonly pagesToProgram: number;
+  readonly bytesToProgram: number;
+  readonly bytesToKeep: number;
+  /** Target runs of write steps. */
+  readonly writeRuns: number;
+}
+
+/**
+ * Plans a program job. Pure. Without `outcome` and with skip-unchanged on,
+ * the first step is the compare and the rest is the worst case; with
+ * `outcome`, the steps after the compare.
+ *
+ * @throws {@link OutOfFlashError} for image bytes outside the flash, and
+ *   {@link UsageError} for options the target cannot honour.
+ */
+export function planJob(image: Image, target: JobTarget, options: JobOptions = {}, outcome?: CompareOutcome): JobPlan {
+  const { geometry, routines } = target;
+  const hasChip = routines.has('EraseChip');
+  if (options.chipErase === 'always' && !hasChip) {
+    throw new UsageError(`The flash algorithm '${target.algorithm}' has no EraseChip routine`);
+  }
+  const readable = target.memoryMapped || routines.has('Read');
+  const preserve = options.preserve ?? readable;
+  if (preserve && !readable) {
+    throw new UsageError(
+      `Cannot keep the bytes of partly covered sectors: the flash is not memory mapped and '${target.algorithm}' has no Read routine`,
+      { hint: 'Pass preserve: false to let the rest of each touched sector be erased.' },
+    );
+  }
+  const caps = { memoryMapped: target.memoryMapped, hasVerify: routines.has('Verify'), algorithm: target.algorithm };
+  const layout = planFlash(image, geometry, { preserve, chipErase: options.chipErase ?? 'auto', estimate: target.estimate ?? {} });
+  const verify = verifyMethod(options.verify ?? 'auto', caps, true);
+  // Only an explicit 'always' skips the compare: erasing the whole chip would throw away sectors that already hold the image.
+  const compare =
+    (options.skipUnchanged ?? true) && options.chipErase !== 'always' && layout.sectors.length > 0
+      ? compareMethod(options.compare ?? 'auto', caps)
+      : undefined;
+
+  const notes: string[] = [];
+  const steps: Step[] = [];
+  const unchanged = outcome === undefined ? new Set<number>() : new Set(layout.sectors.filter((s) => outcome.unchanged.has(s.address)).map((s) => s.address));
+  if (compare !== undefined && outcome === undefined) {
+    const ranges = compareRanges(layout.sectors, !preserve);
+    steps.push({ kind: 'compare', method: compare, ranges, bytes: sum(ranges) });
+  }
+  if (compare === undefined && (options.skipUnchanged ?? true) && layout.sectors.length > 0 && options.chipErase !== 'always') {
+    notes.push(`no compare: the flash is not memory mapped and '${target.algorithm}' has no Verify routine, so every touched sector is rewritten`);
+  }
+
+  let erase = layout.erase;
+  if (erase.kind === 'chip' && unchanged.size > 0) {
+    erase = { kind: 'sectors', reason: `chip erase declined: ${unchanged.size} of ${layout.sectors.length} touched sectors are unchanged` };
+    notes.push(erase.reason);
+  }
+  if (outcome !== undefined) notes.push(`compare: ${unchanged.size} of ${layout.sectors.length} touched sectors already hold the image`);
+  const rewrite = layout.sectors.filter((s) => !unchanged.has(s.address));
+
+  const keepRanges = rewrite.flatMap((s) => s.keep.map((k) => ({ address: s.address + k.offset, length: k.length })));
+  if (keepRanges.length > 0) steps.push({ kind: 'keep', method: target.memoryMapped ? 'memory' : 'algo', ranges: mergeRanges(keepRanges), bytes: sum(keepRanges) });
+
+  const lost = preserve ? [] : mergeRanges(rewrite.flatMap((s) => gaps(s)));
+  if (lost.length > 0) {
+    notes.push(`preserve is off: ${plural(sum(lost), 'byte')} outside the image in partly covered sectors will be erased (${lost.slice(0, 4).map(formatRange).join(', ')}${lost.length > 4 ? ', …' : ''})`);
+  }
+
+  const chip = erase.kind === 'chip';
+  if (chip) steps.push({ kind: 'erase-chip', reason: erase.reason });
+  const inRunVerify = verify === 'algo';
+  const writes = packWrites(rewrite, target, { erase: !chip, verify: inRunVerify });
+  steps.push(...writes);
+
+  // Check what the runs wrote: with Verify in the runs only the pages they did not program (left at the erased value);
+  // otherwise every rewritten sector (hash, read) or every programmed range.
+  if (verify !== undefined && rewrite.length > 0) {
+    const programmed = mergeRanges(writes.flatMap((w) => w.program));
+    const erasedPages = subtract(rewrite.map((s) => ({ address: s.address, length: s.size })), programmed);
+    if (inRunVerify) {
+      if (erasedPages.length > 0) {
+        const method: CheckMethod = target.memoryMapped ? 'hash' : 'algo';
+        steps.push({ kind: 'verify', method, ranges: erasedPages, expect: 'erased', bytes: sum(erasedPages) });
+      }
+    } else {
+      const ranges = mergeRanges(rewrite.map((s) => ({ address: s.address, length: s.size })));
+      steps.push({ kind: 'verify', method: verify, ranges, expect: 'image', bytes: sum(ranges) });
+    }
+  }
+
+  const pagesToProgram = writes.reduce((n, w) => n + w.program.reduce((m, p) => m + p.length / geometry.pageSize, 0), 0);
+  const totals: JobTotals = {
+    imageBytes: layout.totals.imageBytes,
+    sectorsTouched: layout.sectors.length,
+    sectorsUnchanged: unchanged.size,
+    sectorsToErase: chip ? 0 : rewrite.length,
+    chipErase: chip,
+    pagesToProgram,
+    bytesToProgram: pagesToProgram * geometry.pageSize,
+    bytesToKeep: sum(keepRanges),
+    writeRuns: writes.length,
+  };
+  return { layout, erase, steps, unchanged: [...unchanged], lost, verify, notes, totals };
+}
+
+/**
+ * Plans the job `program` would start with, from the algorithm and the RAM it
+ * would get, without a target (what `rspflash plan` prints): the RAM layout
+ * gives the transfer capacity, then {@link planJob}.
+ *
+ * @example
+ * ```ts
+ * const job = planProgramJob(image, algorithm, { ram: board.ram, memoryMapped: board.memoryMapped });
+ * console.log(formatSteps(job));
+ * ```
+ */
+export function planProgramJob(
+  image: Image,
+  algorithm: FlashAlgorithm,
+  target: { ram: RamRegion; memoryMapped?: boolean; layout?: LayoutOptions },
+  options: JobOptions = {},
+): JobPlan {
+  // One transfer buffer, as the Flasher asks for.
+  const layout = planRamLayout(algorithm, target.ram, { buffers: 1, ...target.layout });
+  return planJob(image, jobTarget(algorithm, layout, target.memoryMapped ?? true), options);
+}
+
+/**
+ * Plans an erase job: the sectors overlapping `range` (widened to whole
+ * sectors), or the whole device (`'chip'`: EraseChip when the algorithm has
+ * it, else every sector).
+ */
+export function planErase(range: MemoryRange | 'chip', target: JobTarget): { steps: Step[]; erased: MemoryRange; sectors: number } {
+  const g = target.geometry;
+  if (range === 'chip' && target.routines.has('EraseChip')) {
+    return { steps: [{ kind: 'erase-chip', reason: 'chip erase requested' }], erased: { address: g.start, length: g.size }, sectors: sectorCount(g) };
+  }
+  const r = range === 'chip' ? { address: g.start, length: g.size } : range;
+  if (!(r.length > 0) || r.address < g.start || r.address + r.length > g.start + g.size) {
+    throw new UsageError(
+      r.length > 0
+        ? `Range ${formatRange(r)} is not inside the flash ${formatRange({ address: g.start, length: g.size })}`
+        : `An erase range needs a length above 0 (got ${r.length})`,
+    );
+  }
+  const sectors = sectorsIn(g, r);
+  const fake: PlannedSector[] = sectors.map((s) => ({ ...s, ranges: [], data: new Uint8Array(0), keep: [], pages: [] }));
+  const steps = packWrites(fake, target, { erase: true, verify: false });
+  const first = sectors[0]!;
+  const last = sectors.at(-1)!;
+  return { steps, erased: { address: first.address, length: last.address + last.size - first.address }, sectors: sectors.length };
+}
+
+/** Plans a verify job: check that the flash holds `image`, with the cheapest method that reads the flash (or `mode`). */
+export function planVerify(image: Image, target: JobTarget, mode: VerifyMode = 'auto'): { steps: Step[]; method: CheckMethod } {
+  const caps = { memoryMapped: target.memoryMapped, hasVerify: target.routines.has('Verify'), algorithm: target.algorithm };
+  // 'none' cannot verify: auto's choice then, and an error if there is none.
+  const method = verifyMethod(mode === 'none' ? 'auto' : mode, caps, false);
+  if (method === undefined) {
+    throw new UsageError(`Cannot verify: the flash is not memory mapped and '${target.algorithm}' has no Verify routine`);
+  }
+  planFlash(image, target.geometry, { preserve: false, chipErase: 'never' }); // refuses bytes outside the flash
+  const ranges = image.segments.map((s) => ({ address: s.address, length: s.data.length }));
+  return { steps: [{ kind: 'verify', method, ranges, expect: 'image', bytes: sum(ranges) }], method };
+}
+
+/** Sectors overlapping a range, in order. */
+function sectorsIn(g: FlashGeometry, range: MemoryRange): { address: number; size: number; index: number }[] {
+  const out: { address: number; size: number; index: number }[] = [];
+  const end = range.address + range.length;
+  let index = 0;
+  for (const run of g.sectors) {
+    for (let i = 0; i < run.count; i++, index++) {
+      const address = run.address + i * run.size;
+      if (address + run.size > range.address && address < end) out.push({ address, size: run.size, index });
+    }
+  }
+  return out;
+}
+
+/** Compare ranges: with preserve only the bytes the image covers matter; without, the whole sector must match. */
+function compareRanges(sectors: readonly PlannedSector[], wholeSectors: boolean): CompareRange[] {
+  if (wholeSectors) return sectors.map((s) => ({ address: s.address, length: s.size, sector: s.address }));
+  return sectors.flatMap((s) => s.ranges.map((r) => ({ address: s.address + r.offset, length: r.length, sector: s.address })));
+}
+
+/** Parts of a sector the image does not cover. */
+function gaps(sector: PlannedSector): MemoryRange[] {
+  return subtract([{ address: sector.address, length: sector.size }], sector.ranges.map((r) => ({ address: sector.address + r.offset, length: r.length })));
+}
+
+/** `from` minus `cut` (both ascending, merged). */
+function subtract(from: readonly MemoryRange[], cut: readonly MemoryRange[]): MemoryRange[] {
+  const out: MemoryRange[] = [];
+  let j = 0;
+  for (const r of from) {
+    let at = r.address;
+    const end = r.address + r.length;
+    while (j < cut.length && cut[j]!.address + cut[j]!.length <= at) j++;
+    for (let k = j; k < cut.length && cut[k]!.address < end; k++) {
+      const c = cut[k]!;
+      if (c.address > at) out.push({ address: at, length: c.address - at });
+      at = Math.max(at, c.address + c.length);
+    }
+    if (at < end) out.push({ address: at, length: end - at });
+  }
+  return out;
+}
+
+interface RunBuilder {
+  erase: { address: number; size: number; count: number; index: number }[];
+  program: { address: number; length: number; offset: number }[];
+  bytes: number;
+  erasedSectors: number;
+  completes: MemoryRange[];
+}
+
+/**
+ * Packs sectors into target runs: each run erases some sectors and programs
+ * their pages from one buffer-full, within the batch table's entries. A
+ * sector's erase goes into the run that programs its first page; a sector
+ * larger than the buffer spans several runs.
+ */
+function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: { erase: boolean; verify: boolean }): WriteStep[] {
+  const { bufferSize, tableEntries } = target.transfer;
+  const pageSize = target.geometry.pageSize;
+  const capacity = Math.floor(bufferSize / pageSize) * pageSize;
+  if (capacity === 0) throw new UsageError(`The transfer buffer (${bufferSize} bytes) cannot hold one ${pageSize}-byte page`);
+  const init = target.routines.has('Init') ? 1 : 0;
+  const uninit = target.routines.has('UnInit') ? 1 : 0;
+  const multiErase = !target.routines.has('EraseSector') && target.routines.has('Erase');
+  const multiProgram = target.routines.has('Program');
+  const perPiece = how.verify ? 2 : 1;
+  const out: WriteStep[] = [];
+  let run: RunBuilder = { erase: [], program: [], bytes: 0, erasedSectors: 0, completes: [] };
+
+  const entriesOf = (r: RunBuilder) =>
+    (r.erase.length > 0 ? init + uninit + r.erase.length : 0) + (r.program.length > 0 ? init + uninit + r.program.length * perPiece : 0);
+  const flush = () => {
+    if (run.erase.length === 0 && run.program.length === 0) return;
+    out.push({ kind: 'write', erase: run.erase, program: run.program, verify: how.verify && run.program.length > 0, bytes: run.bytes, completes: run.completes, entries: entriesOf(run) });
+    run = { erase: [], program: [], bytes: 0, erasedSectors: 0, completes: [] };
+  };
+  /** Entries the run would use after adding an erase of `sector` and a piece at `address` (either optional). */
+  const entriesWith = (sector: { address: number; size: number } | undefined, piece: { address: number } | undefined) => {
+    let eraseRuns = run.erase.length;
+    if (sector !== undefined) {
+      const last = run.erase.at(-1);
+      const extends_ = last !== undefined && last.address + last.size * last.count === sector.address && last.size === sector.size && last.count < MAX_REPEAT;
+      if (!extends_) eraseRuns++;
+    }
+    let pieces = run.program.length;
+    if (piece !== undefined) {
+      const last = run.program.at(-1);
+      const joins = last !== undefined && last.address + last.length === piece.address && last.offset + last.length === run.bytes && (multiProgram || (last.length + pageSize) / pageSize <= MAX_REPEAT);
+      if (!joins) pieces++;
+    }
+    return (eraseRuns > 0 ? init + uninit + eraseRuns : 0) + (pieces > 0 ? init + uninit + pieces * perPiece : 0);
+  };
+  const addErase = (s: PlannedSector) => {
+    const last = run.erase.at(-1);
+    if (last !== undefined && last.address + last.size * last.count === s.address && last.size === s.size && last.count < MAX_REPEAT) last.count++;
+    else run.erase.push({ address: s.address, size: s.size, count: 1, index: s.index });
+    run.erasedSectors++;
+  };
+  const addPiece = (address: number, length: number) => {
+    const last = run.program.at(-1);
+    if (last !== undefined && last.address + last.length === address && last.offset + last.length === run.bytes && (multiProgram || (last.length + length) / pageSize <= MAX_REPEAT)) {
+      last.length += length;
+    } else {
+      run.program.push({ address, length, offset: run.bytes });
+    }
+    run.bytes += length;
+  };
+
+  for (const sector of sectors) {
+    const pieces = pageRuns(sector, pageSize);
+    const firstPiece = pieces[0];
+    if (how.erase) {
+      // Erase and first page together, or a new run for both.
+      const firstBytes = firstPiece === undefined ? 0 : Math.min(firstPiece.length, capacity);
+      if (
+        run.erasedSectors >= MAX_SECTORS_PER_RUN ||
+        run.bytes + firstBytes > capacity ||
+        entriesWith(sector, firstPiece) > tableEntries
+      ) {
+        flush();
+      }
+      addErase(sector);
+    }
+    for (const piece of pieces) {
+      let at = piece.address;
+      const end = piece.address + piece.length;
+      while (at < end) {
+        if (run.bytes === capacity || entriesWith(undefined, { address: at }) > tableEntries) flush();
+        const take = Math.min(end - at, capacity - run.bytes);
+        addPiece(at, take);
+        at += take;
+      }
+    }
+    run.completes.push({ address: sector.address, length: sector.size });
+  }
+  flush();
+  if (out.some((w) => w.entries > tableEntries)) {
+    throw new UsageError(`The batch table (${tableEntries} entries) is too small for one erase and one program call; give the algorithm more RAM`);
+  }
+  return out;
+}
+
+/** The sector's pages to program, merged into runs of adjacent pages (absolute addresses). */
+function pageRuns(sector: PlannedSector, pageSize: number): MemoryRange[] {
+  const out: { address: number; length: number }[] = [];
+  for (const page of sector.pages) {
+    const last = out.at(-1);
+    const address = sector.address + page;
+    if (last !== undefined && last.address + last.length === address) last.length += pageSize;
+    else out.push({ address, length: pageSize });
+  }
+  return out;
+}
+
+function sum(ranges: readonly MemoryRange[]): number {
+  return ranges.reduce((n, r) => n + r.length, 0);
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,121 @@
+/**
+ * One flash session from start to end, the lifecycle the CLI, the gdb proxy,
+ * scripts and tests share: connect → reset (if asked) → load the algorithm →
+ * the job → restore what was borrowed → leave the target halted, running or
+ * reset → close. Every path out restores and closes, failures included.
+ * @module
+ */
+import { GdbClient, type GdbConnectOptions, type GdbEndpoint } from './gdb/client.js';
+import { UsageError, toRspflashError } from './errors.js';
+import { boardPreset, type BoardPreset } from './boards.js';
+import type { FlashAlgorithm } from './algo/algorithm.js';
+import type { RamRegion } from './algo/layout.js';
+import type { MemoryRange } from './range.js';
+import { Flasher, type FlasherOptions } from './flash/flasher.js';
+import { parseEndpoint } from './endpoint.js';
+
+/** What the target is left doing when the session ends. */
+export type AfterSession = 'halt' | 'run' | 'reset';
+
+/** Options of {@link withFlasher}. */
+export interface SessionOptions extends Partial<Omit<FlasherOptions, 'ram' | 'signal'>> {
+  /**
+   * The GDB server: `'localhost:2331'`, an endpoint object, or a connected
+   * {@link GdbClient} (borrowed: left open at the end, target halted unless `after` says otherwise).
+   */
+  gdb: string | GdbEndpoint | GdbClient;
+  /** The flash algorithm (see `loadAlgorithm`). */
+  algorithm: FlashAlgorithm;
+  /** A board preset (by name or object) giving `ram` and `memoryMapped`; explicit options win. */
+  board?: string | BoardPreset;
+  /** RAM lent to the algorithm: `{ address, length }` (or the older `{ start, size }`). */
+  ram?: MemoryRange | RamRegion;
+  /** Reset and halt the target before loading the algorithm (the server's `monitor reset` command). Default false. */
+  reset?: boolean;
+  /** Leave the target halted (default), running, or reset and running. */
+  after?: AfterSession;
+  /** Cancels the session between steps: the target is restored and the connection closed. */
+  signal?: AbortSignal;
+  /** Options for connecting (request timeout). */
+  connect?: GdbConnectOptions;
+  /** Lines worth telling a user (connected to what, reset done, target resumed). */
+  onInfo?: (line: string) => void;
+}
+
+/**
+ * Runs `job` with a {@link Flasher} on a fresh (or given) connection and
+ * cleans up on every path: the flasher restores the registers, RAM and
+ * breakpoints it borrowed, then the target is left as `after` says and the
+ * connection closed (unless the caller passed its own client). The job's
+ * error is what is thrown; a failure to restore after it is secondary (logged
+ * through `onInfo`).
+ *
+ * @example
+ * ```ts
+ * await withFlasher({ gdb: 'localhost:2331', algorithm, board: 'alif-e7-hp', after: 'halt' }, async (flasher) => {
+ *   await flasher.program(image, { signal, onProgress });
+ * });
+ * ```
+ */
+export async function withFlasher<T>(options: SessionOptions, job: (flasher: Flasher, gdb: GdbClient) => Promise<T>): Promise<T> {
+  const board = typeof options.board === 'string' ? boardPreset(options.board) : options.board;
+  const ram = regionOf(options.ram) ?? board?.ram;
+  if (ram === undefined) {
+    throw new UsageError('Where may the algorithm run? Give ram: { address, length } (RAM the core can execute from) or a board');
+  }
+  const memoryMapped = options.memoryMapped ?? board?.memoryMapped ?? true;
+  const info = options.onInfo ?? (() => undefined);
+  const after = options.after ?? 'halt';
+  if (options.signal?.aborted) throw toRspflashError(options.signal.reason ?? new DOMException('Aborted', 'AbortError'));
+
+  const borrowed = options.gdb instanceof GdbClient;
+  if (borrowed && after === 'run') {
+    throw new UsageError("after: 'run' needs a connection of the session's own: a borrowed client is left to its owner, target halted");
+  }
+  const gdb =
+    options.gdb instanceof GdbClient
+      ? options.gdb
+      : await GdbClient.connect(typeof options.gdb === 'string' ? parseEndpoint(options.gdb) : options.gdb, options.connect ?? {});
+  let closed = false;
+  try {
+    info(`Connected to ${gdb.server.kind === 'unknown' ? 'a GDB server' : gdb.server.kind} (PacketSize ${gdb.server.packetSize})`);
+    if (options.reset) {
+      const command = gdb.server.dialect.resetHaltCommand;
+      if (!command) throw new UsageError(`reset: no known reset command for this server (${gdb.server.kind})`);
+      await gdb.monitor(command);
+      info(`Reset and halted the target (monitor ${command})`);
+    }
+    const { board: _b, ram: _r, gdb: _g, reset: _x, after: _a, connect: _c, onInfo: _i, algorithm, ...rest } = options;
+    const flasher = await Flasher.create(gdb, algorithm, { ...rest, ram, memoryMapped });
+    let result: T;
+    try {
+      if (options.signal?.aborted) throw toRspflashError(options.signal.reason ?? new DOMException('Aborted', 'AbortError'));
+      result = await job(flasher, gdb);
+    } catch (err) {
+      // The job's own error is what the caller needs; a failure to restore afterwards is secondary.
+      await flasher.close().catch((e: unknown) => info(`Could not restore the target after the failure: ${toRspflashError(e).message}`));
+      throw err;
+    }
+    await flasher.close();
+    if (after === 'reset') {
+      const command = gdb.server.dialect.resetRunCommand ?? gdb.server.dialect.resetHaltCommand;
+      if (!command) throw new UsageError(`after: 'reset': no known reset command for this server (${gdb.server.kind}); the target is left halted`);
+      await gdb.monitor(command);
+      info(`Reset the target (monitor ${command})`);
+    }
+    if (!borrowed) {
+      closed = true;
+      // Resuming is part of the job when asked for: a failure to resume is reported, not swallowed.
+      await gdb.close({ resume: after === 'run' || after === 'reset' });
+      if (after !== 'halt') info(after === 'run' ? 'The target runs on' : 'The target runs from reset');
+    }
+    return result;
+  } finally {
+    if (!borrowed && !closed) await gdb.close().catch(() => undefined);
+  }
+}
+
+function regionOf(ram: MemoryRange | RamRegion | undefined): RamRegion | undefined {
+  if (ram === undefined) return undefined;
+  return 'address' in ram ? { start: ram.address, size: ram.length } : ram;
+}
