@@ -210,7 +210,7 @@ export function planRamLayout(algo: FlashAlgorithm, region: RamRegion, options: 
       `The RAM region ${hex32(region.start)}..${hex32(regionEnd - 1)} (${region.size} bytes) is too small for '${algo.name}': ` +
         `it needs ${need} bytes from ${hex32(region.start)} (rspflash's helpers ${helpersSize}${inRegion}, CRC table ${CRC_TABLE_BYTES}, trap page ${LAYOUT_PAGE}, ` +
         `stack ${stackSize}, ${bufferCount} buffer(s) of ${size} + ${tableBytes} bytes of batch table, code and data on separate 1 KiB pages)`,
-      { hint: 'Pass a larger --ram ADDR:SIZE (e.g. the whole SRAM or ITCM), or a smaller stack/buffer size.' },
+      { hint: 'Give a larger RAM region (`ram`, e.g. the whole SRAM or ITCM), or a smaller `stackSize` or `bufferSize`.' },
     );
   };
 

@@ -243,7 +243,7 @@ function checkInsideFlash(image: Image, geometry: FlashGeometry): void {
       `first segment outside: ${span(offending.address, segEnd)} (${offending.data.length} bytes)`,
     offending.address,
     offending.data.length,
-    { hint: 'Check the load address of the image (--base for a .bin) and that the flash algorithm is the one for this device.' },
+    { hint: 'Check the load address of the image (`base` for a .bin) and that the flash algorithm is the one for this device.' },
   );
 }
 
@@ -368,8 +368,8 @@ function decideErase(
     if (untouched > 0 && preserve) {
       throw new UsageError(
         `chip erase would also erase the ${plural(untouched, 'sector')} the image does not touch ` +
-          `(it touches ${touched} of ${total}), whose content preserve promises to keep`,
-        { hint: "Pass preserve: false (--no-preserve) to let chip erase wipe them, or use sector erase (chipErase: 'auto' or 'never')." },
+          `(it touches ${touched} of ${total}), whose content \`preserve\` promises to keep`,
+        { hint: "Give `preserve: false` to let chip erase wipe them, or use sector erase (`chipErase: 'auto'` or `chipErase: 'never'`)." },
       );
     }
     if (untouched > 0) {

@@ -28,7 +28,7 @@ const ADDRESS_SPACE_END = 0x1_0000_0000;
 export function binToImage(bytes: Uint8Array, base: number, source: string): Image {
   if (!Number.isInteger(base) || base < 0 || base >= ADDRESS_SPACE_END) {
     throw new UsageError(`${source}: base address ${String(base)} is not a 32-bit address`, {
-      hint: 'Pass --base as a number between 0 and 0xFFFFFFFF, e.g. --base 0x08000000.',
+      hint: 'Give `base` as a number between 0 and 0xFFFFFFFF, e.g. 0x08000000.',
     });
   }
   if (base + bytes.length > ADDRESS_SPACE_END) {

@@ -91,20 +91,20 @@ export function loadImage(bytes: Uint8Array, options: LoadImageOptions): Image {
   const format = options.format ?? detectImageFormat(bytes, source) ?? (base !== undefined ? 'bin' : undefined);
   if (format === undefined) {
     throw new UsageError(`cannot tell the format of ${source}: it is not ELF, Intel HEX or S-record, and its name has no known extension`, {
-      hint: 'For a raw binary pass --base ADDR; otherwise pass --format bin|elf|hex|srec.',
+      hint: "For a raw binary give `base`; otherwise name the format with `format` ('bin', 'elf', 'hex' or 'srec').",
     });
   }
   if (format === 'bin') {
     if (base === undefined) {
-      throw new UsageError(`--base ADDR is required for .bin images (${source} has no addresses of its own)`, {
-        hint: 'Pass the address of the first byte, e.g. --base 0x08000000.',
+      throw new UsageError(`\`base\` is required for .bin images (${source} has no addresses of its own)`, {
+        hint: 'Give `base`: the address of the first byte, e.g. 0x08000000.',
       });
     }
     return binToImage(bytes, base, source);
   }
   if (base !== undefined) {
     // Silently ignoring it would program somewhere the user did not expect.
-    throw new UsageError(`--base applies only to .bin images; ${source} is ${FORMAT_NAMES[format]} and carries its own addresses`);
+    throw new UsageError(`\`base\` applies only to .bin images; ${source} is ${FORMAT_NAMES[format]} and carries its own addresses`);
   }
   switch (format) {
     case 'elf':
