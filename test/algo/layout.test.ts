@@ -199,7 +199,7 @@ describe('a region that is too small', () => {
     const need = neededBytes(err);
     expect((err as RamLayoutError).message).toMatch(/^The RAM region 0x20000000\.\.0x20000fff \(4096 bytes\) is too small for 'rspflash NOR simulator/);
     expect((err as RamLayoutError).message).toMatch(/stack 4160, 2 buffer\(s\) of 256 \+ 256 bytes of batch table/);
-    expect((err as RamLayoutError).hint).toMatch(/--ram/);
+    expect((err as RamLayoutError).hint).toMatch(/`ram`/);
     checkInvariants(planRamLayout(norSim, { ...region, size: need }), norSim);
     expect(neededBytes(planError(norSim, { ...region, size: need - 1 }))).toBe(need);
   });

@@ -191,7 +191,7 @@ describe('planFlash: images outside the flash', () => {
         'first segment outside: 0x00000000–0x000000ff (256 bytes)',
     );
     expect([e.address, e.length]).toEqual([0, 0x100]);
-    expect(e.hint).toMatch(/--base/);
+    expect(e.hint).toMatch(/`base`/);
   });
 
   it('accepts an image that ends exactly at the end of the flash', () => {
@@ -268,7 +268,7 @@ describe('planFlash: chip erase decision', () => {
     const act = () => planFlash(partial(), tiny, { chipErase: 'always' });
     expect(act).toThrow(UsageError);
     expect(act).toThrow(
-      'chip erase would also erase the 2 sectors the image does not touch (it touches 2 of 4), whose content preserve promises to keep',
+      'chip erase would also erase the 2 sectors the image does not touch (it touches 2 of 4), whose content `preserve` promises to keep',
     );
   });
 

@@ -61,22 +61,22 @@ describe('loadImage', () => {
     expect(loadImage(ELF_HEADER, { source: 'app.axf' })).toBe(ELF_IMAGE);
   });
 
-  it('places a raw binary at --base', () => {
+  it('places a raw binary at `base`', () => {
     expect(segmentsOf(loadImage(VECTORS, { source: 'app.bin', base: 0x0800_0000 }))).toEqual([{ address: 0x0800_0000, data: Array.from(VECTORS) }]);
   });
 
-  it('requires --base for a raw binary', () => {
+  it('requires `base` for a raw binary, naming the option as the API spells it', () => {
     expect(() => loadImage(VECTORS, { source: 'app.bin' })).toThrow(UsageError);
-    expect(() => loadImage(VECTORS, { source: 'app.bin' })).toThrow(/--base ADDR is required for \.bin images/);
-    expect(() => loadImage(ascii(HEX_TEXT), { source: 'x', format: 'bin' })).toThrow(/--base ADDR is required/);
+    expect(() => loadImage(VECTORS, { source: 'app.bin' })).toThrow(/^`base` is required for \.bin images/);
+    expect(() => loadImage(ascii(HEX_TEXT), { source: 'x', format: 'bin' })).toThrow(/`base` is required/);
   });
 
-  it('reads a file of unknown format as raw binary when --base is given', () => {
+  it('reads a file of unknown format as raw binary when `base` is given', () => {
     expect(loadImage(VECTORS, { source: 'firmware', base: 0x100 }).segments[0]!.address).toBe(0x100);
   });
 
-  it('refuses --base for formats that carry their own addresses', () => {
-    expect(() => loadImage(ascii(HEX_TEXT), { source: 'app.hex', base: 0 })).toThrow(/--base applies only to \.bin images; app\.hex is Intel HEX/);
+  it('refuses `base` for formats that carry their own addresses', () => {
+    expect(() => loadImage(ascii(HEX_TEXT), { source: 'app.hex', base: 0 })).toThrow(/`base` applies only to \.bin images; app\.hex is Intel HEX/);
     expect(() => loadImage(ELF_HEADER, { source: 'app.elf', base: 0 })).toThrow(UsageError);
   });
 
@@ -89,7 +89,7 @@ describe('loadImage', () => {
     }
     expect(caught).toBeInstanceOf(UsageError);
     expect((caught as UsageError).message).toMatch(/cannot tell the format of firmware/);
-    expect((caught as UsageError).hint).toMatch(/--base ADDR.*--format/);
+    expect((caught as UsageError).hint).toMatch(/`base`.*`format`/);
   });
 
   it('uses an explicit format over detection', () => {
