@@ -27,6 +27,7 @@
  * @module
  */
 import { RamLayoutError, hex32 } from '../errors.js';
+import { SYSTEM_VECTORS, vectorOffset } from '../cortex-m.js';
 import type { FlashAlgorithm } from './algorithm.js';
 import { TARGET_CODE, TARGET_ENTRY } from './target-code.js';
 import { ENTRY_SIZE } from './sequencer.js';
@@ -118,8 +119,8 @@ export const CRC_TABLE_BYTES = 1024;
  * {@link FAULT_LOOP_OFFSET}.
  */
 export const VECTOR_TABLE_BYTES = 128;
-/** Where the fault loop sits in the trap page, after the 16 vectors. */
-export const FAULT_LOOP_OFFSET = 64;
+/** Where the fault loop sits in the trap page, after the 16 system vectors (64 bytes). */
+export const FAULT_LOOP_OFFSET = vectorOffset(SYSTEM_VECTORS);
 /** Where the return trap (`BKPT #0; b .`) sits in the trap page. */
 export const TRAP_OFFSET = 72;
 /** Most batch-table entries per buffer chosen by default (8 KiB of table). */

@@ -24,55 +24,35 @@ import {
   hex32,
 } from '../errors.js';
 import { createDebug } from '../debug.js';
+import {
+  CFSR,
+  CONTROL_SPSEL,
+  CORTEX_M0_PART,
+  CPUID,
+  EXCEPTION,
+  EXCEPTION_FRAME,
+  EXCEPTION_FRAME_BYTES,
+  FAULT_STATUS_BYTES,
+  SYSTEM_VECTORS,
+  THUMB_BKPT_0,
+  THUMB_B_SELF,
+  V8M_MAINLINE_PARTS,
+  VTOR,
+  XPSR_THUMB,
+  cpuidPartNo,
+  exceptionName,
+  exceptionNumber,
+  faultCauses,
+  hasFaultStatusRegisters,
+  parseFaultStatus,
+  vectorOffset,
+} from '../cortex-m.js';
 import type { GdbClient } from '../gdb/client.js';
 import type { AlgorithmFunction, FlashAlgorithm } from './algorithm.js';
 import { planRamLayout, describeLayout, VECTOR_TABLE_BYTES, type LayoutOptions, type RamLayout, type RamRegion } from './layout.js';
 import { TARGET_CODE, TARGET_ENTRY } from './target-code.js';
 import { ENTRY_SIZE, SEQ_STATUS, STACK_CANARY, decodeEntry, decodeResults, encodeBatch, runningEntry, type BatchCall } from './sequencer.js';
 
-/** Thumb state bit of xPSR: Cortex-M executes Thumb only, and faults with it clear. */
-const XPSR_THUMB = 0x01000000;
-/** Exception number field of xPSR. */
-const IPSR_MASK = 0x1ff;
-/** Cortex-M CPUID register, to tell ARMv8-M Mainline (which has stack limit registers). */
-const CPUID = 0xe000ed00;
-/** Vector Table Offset Register. */
-const VTOR = 0xe000ed08;
-/** CONTROL.SPSEL: thread mode runs on PSP. */
-const CONTROL_SPSEL = 2;
-/** Thumb `b .`: the fault loop, and the trap's backstop. */
-const THUMB_B_SELF = 0xe7fe;
-/** Thumb `BKPT #0`. */
-const THUMB_BKPT_0 = 0xbe00;
-/** CPUID part number of the Cortex-M0, which has no VTOR. */
-const CORTEX_M0_PART = 0xc20;
-/** CFSR, HFSR, DFSR, MMFAR, BFAR: five words from here (ARMv7-M/ARMv8-M Mainline; absent on ARMv6-M). */
-const FAULT_STATUS = 0xe000ed28;
-/** Bytes of the basic exception frame: r0–r3, r12, lr, pc, xpsr. */
-const EXCEPTION_FRAME = 32;
-/** CFSR bits (MMFSR | BFSR << 8 | UFSR << 16), for fault messages. */
-const CFSR_BITS: readonly [number, string][] = [
-  [0, 'instruction access violation'],
-  [1, 'data access violation'],
-  [3, 'MPU fault on exception return'],
-  [4, 'MPU fault on exception entry'],
-  [8, 'instruction bus error'],
-  [9, 'precise data bus error'],
-  [10, 'imprecise data bus error'],
-  [11, 'bus fault on exception return'],
-  [12, 'bus fault on exception entry'],
-  [16, 'undefined instruction'],
-  [17, 'invalid state (Thumb bit clear?)'],
-  [18, 'invalid EXC_RETURN'],
-  [19, 'coprocessor access (FPU/MVE disabled)'],
-  [20, 'stack limit overflow'],
-  [24, 'unaligned access'],
-  [25, 'divide by zero'],
-];
-const CFSR_MMARVALID = 1 << 7;
-const CFSR_BFARVALID = 1 << 15;
-/** Part numbers (CPUID[15:4]) of ARMv8-M Mainline cores: Cortex-M33, M35P, M55, M85, M52. */
-const V8M_MAINLINE_PARTS = new Set([0xd21, 0xd31, 0xd22, 0xd23, 0xd24]);
 /** Time for our own helper routines (clean, restore, a CRC of a buffer), ms. */
 const HELPER_TIMEOUT_MS = 5000;
 /**
@@ -86,19 +66,6 @@ const HASH128_BYTES = 16;
 /** Least time any algorithm routine gets, ms. */
 /** Shortest timeout of any call, ms: even a tiny call may wait on a loaded host or a slow probe. */
 export const MIN_CALL_TIMEOUT_MS = 1000;
-
-const EXCEPTION_NAMES: Record<number, string> = {
-  2: 'NMI',
-  3: 'HardFault',
-  4: 'MemManage',
-  5: 'BusFault',
-  6: 'UsageFault',
-  7: 'SecureFault',
-  11: 'SVCall',
-  12: 'DebugMonitor',
-  14: 'PendSV',
-  15: 'SysTick',
-};
 
 /** Options of {@link AlgorithmRunner.create}. */
 export interface RunnerOptions extends LayoutOptions {
@@ -142,12 +109,6 @@ interface SavedState {
   ram: { start: number; data: Uint8Array }[];
   system: { primask: number; control: number; mpu: number; vtor: number; vtorSwitched: boolean; msp: number; psp: number } | undefined;
   splim: { msplim: number; psplim: number } | undefined;
-}
-
-function exceptionName(xpsr: number): string {
-  const n = xpsr & IPSR_MASK;
-  if (n === 0) return 'thread mode';
-  return EXCEPTION_NAMES[n] ?? (n >= 16 ? `IRQ ${n - 16}` : `exception ${n}`);
 }
 
 function formatCall(fn: string, args: readonly number[]): string {
@@ -278,16 +239,16 @@ export class AlgorithmRunner {
 
     const cpuid = await this.#readWord(CPUID);
     this.#cpuid = cpuid;
-    this.#v8m = cpuid !== undefined && V8M_MAINLINE_PARTS.has((cpuid >>> 4) & 0xfff);
+    this.#v8m = cpuid !== undefined && V8M_MAINLINE_PARTS.has(cpuidPartNo(cpuid));
     // Our own vector table, every exception → rsp_fault, so any fault stops at our breakpoint whatever the
     // application's table holds (or whether it survived our loading). Not on a Cortex-M0: it has no VTOR.
-    const ownVectors = this.#options.catchFaults !== false && cpuid !== undefined && ((cpuid >>> 4) & 0xfff) !== CORTEX_M0_PART;
+    const ownVectors = this.#options.catchFaults !== false && cpuid !== undefined && cpuidPartNo(cpuid) !== CORTEX_M0_PART;
     const clean = await this.#callHelper('core clean', TARGET_ENTRY.coreClean, [ownVectors ? this.layout.vectorTable : 0]);
     const switched = ownVectors && clean.r4 === this.layout.vectorTable;
     // Our SP write before the clean call went to the active stack pointer, whose old value is in the saved
     // core registers; the other one the clean routine read untouched.
     const control = clean.r1!;
-    const pspActive = (control & CONTROL_SPSEL) !== 0 && ((saved.registers.xpsr ?? 0) & IPSR_MASK) === 0;
+    const pspActive = (control & CONTROL_SPSEL) !== 0 && exceptionNumber(saved.registers.xpsr ?? 0) === 0;
     const savedSp = saved.registers.sp;
     saved.system = {
       primask: clean.r0!,
@@ -316,9 +277,11 @@ export class AlgorithmRunner {
   /** The application's HardFault handler from its vector table, or undefined when the table looks unusable. */
   async #applicationFaultHandler(): Promise<number | undefined> {
     const vtor = (await this.#readWord(VTOR)) ?? 0;
-    const vector = await this.#readWord(vtor + 0x0c);
+    const at = vtor + vectorOffset(EXCEPTION.HardFault);
+    const vector = await this.#readWord(at);
+    // Erased flash (all ones) or a word without the Thumb bit is no handler.
     if (vector === undefined || (vector & 1) === 0 || vector === 0xffffffff) {
-      this.#log(`no usable HardFault vector at ${hex32(vtor + 0x0c)}`);
+      this.#log(`no usable HardFault vector at ${hex32(at)}`);
       return undefined;
     }
     return (vector & ~1) >>> 0;
@@ -351,7 +314,7 @@ export class AlgorithmRunner {
     const out = new Uint8Array(VECTOR_TABLE_BYTES);
     const view = new DataView(out.buffer);
     view.setUint32(0, this.layout.stackTop, true);
-    for (let i = 1; i < 16; i++) view.setUint32(i * 4, this.layout.faultLoop | 1, true);
+    for (let i = 1; i < SYSTEM_VECTORS; i++) view.setUint32(vectorOffset(i), this.layout.faultLoop | 1, true);
     view.setUint16(this.layout.faultLoop - this.layout.vectorTable, THUMB_B_SELF, true);
     // The return trap: BKPT #0 (not the semihosting 0xAB) as a backstop if the Z breakpoint is lost, then b .
     view.setUint16(this.layout.trap - this.layout.vectorTable, THUMB_BKPT_0, true);
@@ -710,8 +673,8 @@ export class AlgorithmRunner {
     const call = formatCall(named.fn, named.args);
     const note = named.note === undefined ? '' : ` [${named.note}]`;
     const where = `PC ${pc === undefined ? '?' : hex32(pc)}, ${exceptionName(xpsr)}`;
-    if ((xpsr & IPSR_MASK) !== 0 || (pc !== undefined && pc === this.#faultHandler)) {
-      const exception = (xpsr & IPSR_MASK) !== 0 ? exceptionName(xpsr) : 'a fault handler';
+    if (exceptionNumber(xpsr) !== 0 || (pc !== undefined && pc === this.#faultHandler)) {
+      const exception = exceptionNumber(xpsr) !== 0 ? exceptionName(xpsr) : 'a fault handler';
       this.#faulted = `${call} faulted (${exception})`;
       const detail = await this.#faultDetail(regs).catch((): FaultDetail => ({ pc: undefined, text: '' }));
       const lr = regs.lr === undefined ? '' : `, LR ${hex32(regs.lr)}`;
@@ -752,18 +715,15 @@ export class AlgorithmRunner {
     let pc: number | undefined;
     let text = '';
     if (regs.pc !== undefined && regs.pc === this.#faultHandler && regs.sp !== undefined) {
-      const frame = await this.gdb.readMemory(regs.sp, EXCEPTION_FRAME).catch(() => undefined);
-      if (frame) pc = new DataView(frame.buffer, frame.byteOffset).getUint32(24, true);
+      const frame = await this.gdb.readMemory(regs.sp, EXCEPTION_FRAME_BYTES).catch(() => undefined);
+      if (frame) pc = new DataView(frame.buffer, frame.byteOffset).getUint32(EXCEPTION_FRAME.pc, true);
     }
-    if (this.#v8m || (this.#cpuid !== undefined && ((this.#cpuid >>> 16) & 0xf) === 0xf)) {
-      const status = await this.gdb.readMemory(FAULT_STATUS, 20).catch(() => undefined);
-      if (status) {
-        const view = new DataView(status.buffer, status.byteOffset);
-        const [cfsr, hfsr, , mmfar, bfar] = [0, 4, 8, 12, 16].map((o) => view.getUint32(o, true)) as [number, number, number, number, number];
-        const causes = CFSR_BITS.filter(([bit]) => cfsr & (1 << bit)).map(([, name]) => name);
-        if (cfsr & CFSR_BFARVALID) causes.push(`bus fault address ${hex32(bfar)}`);
-        if (cfsr & CFSR_MMARVALID) causes.push(`MPU fault address ${hex32(mmfar)}`);
-        text = ` (CFSR ${hex32(cfsr)}${causes.length > 0 ? `: ${causes.join(', ')}` : ''}; HFSR ${hex32(hfsr)})`;
+    if (this.#v8m || (this.#cpuid !== undefined && hasFaultStatusRegisters(this.#cpuid))) {
+      const bytes = await this.gdb.readMemory(CFSR, FAULT_STATUS_BYTES).catch(() => undefined);
+      if (bytes) {
+        const status = parseFaultStatus(bytes);
+        const causes = faultCauses(status);
+        text = ` (CFSR ${hex32(status.cfsr)}${causes.length > 0 ? `: ${causes.join(', ')}` : ''}; HFSR ${hex32(status.hfsr)})`;
       }
     }
     return { pc, text };
