@@ -299,7 +299,7 @@ __attribute__((used, noinline, naked)) void rsp_core_clean(void)
         "dsb\n"
         "bx lr\n"
         ".align 2\n"
-        "1: .word 0xE000ED90\n"
+        "1: .word 0xE000ED90\n" /* MPU_TYPE, MPU_CTRL, VTOR: named in lib/cortex-m.ts */
         "   .word 0xE000ED94\n"
         "   .word 0xE000ED08\n");
 }
@@ -335,7 +335,7 @@ __attribute__((used, noinline, naked)) void rsp_core_restore(void)
         "msr primask, r0\n"
         "bx lr\n"
         ".align 2\n"
-        "1: .word 0xE000ED90\n"
+        "1: .word 0xE000ED90\n" /* MPU_TYPE, MPU_CTRL, VTOR: named in lib/cortex-m.ts */
         "   .word 0xE000ED94\n"
         "   .word 0xE000ED08\n");
 }
