@@ -121,21 +121,22 @@ describe('planRamLayout', () => {
     expect(layout.helpers).toBe(0x21000000);
     expect(layout.algorithm).toBe(0x21000000 + Math.ceil(TARGET_CODE.length / 8) * 8);
     expect(layout.staticBase).toBe(layout.algorithm + norSim.staticBaseOffset!);
-    expect(layout.crcTable).toBe(0x21000800);
+    // Data starts on the first 1 KiB page after the code (where depends on the helpers' size).
+    expect(layout.crcTable).toBe(Math.ceil((layout.algorithm + norSim.blob.length) / LAYOUT_PAGE) * LAYOUT_PAGE);
     expect(layout.stackTop - layout.stackBottom).toBe(DEFAULT_STACK + HELPER_STACK);
     // 256 KiB of RAM cannot hold two 256 KiB buffers: each takes what is left, in whole pages.
-    expect(layout.buffers.map((b) => b.size)).toEqual([118272, 118272]);
+    expect(layout.buffers.map((b) => b.size)).toEqual([117760, 117760]);
     expect(layout.buffers[0]!.size).toBeLessThan(DEFAULT_MAX_BUFFER);
     expect(layout.buffers.map((b) => b.tableEntries)).toEqual([MAX_TABLE_ENTRIES, MAX_TABLE_ENTRIES]);
     expect(describeLayout(layout)).toMatchInlineSnapshot(`
-      "algorithm at 0x210002f0, static base 0x2100056c, trap 0x21002048
-        helpers    0x21000000  748 bytes
-        algorithm  0x210002f0  668 bytes
-        crc table  0x21000800  1024 bytes
-        stack      0x21000c00  4160 bytes
-        trap page  0x21002000  128 bytes
-        buffer 0   0x21002400  126464 bytes
-        buffer 1   0x21021200  126464 bytes"
+      "algorithm at 0x210005b8, static base 0x21000894, trap 0x21002448
+        helpers    0x21000000  1460 bytes
+        algorithm  0x210005b8  764 bytes
+        crc table  0x21000c00  1024 bytes
+        stack      0x21001000  4160 bytes
+        trap page  0x21002400  128 bytes
+        buffer 0   0x21002800  125952 bytes
+        buffer 1   0x21021400  125952 bytes"
     `);
   });
 
@@ -254,7 +255,8 @@ describe('fixed-address algorithms', () => {
     expect(layout.algorithm).toBe(0x10000000);
     expect(layout.staticBase).toBe(0x10000040);
     expect(layout.helpers).toBe(0x20000000);
-    expect(layout.crcTable).toBe(0x20000400); // nothing of the algorithm in the region: data right after the helpers' page
+    // Nothing of the algorithm in the region: data right after the helpers' page(s).
+    expect(layout.crcTable).toBe(0x20000000 + Math.ceil(TARGET_CODE.length / LAYOUT_PAGE) * LAYOUT_PAGE);
     expect(layout.used).toEqual([
       { start: 0x20000000, end: layout.buffers[1]!.address + layout.buffers[1]!.size },
       { start: 0x10000000, end: 0x10000900 },
@@ -267,7 +269,7 @@ describe('fixed-address algorithms', () => {
     checkInvariants(layout, algo);
     expect(layout.algorithm).toBe(0x20000000);
     expect(layout.helpers).toBe(0x200008f8);
-    expect(layout.crcTable).toBe(0x20000c00);
+    expect(layout.crcTable).toBe(Math.ceil((0x200008f8 + TARGET_CODE.length) / LAYOUT_PAGE) * LAYOUT_PAGE);
     expect(layout.used[0]!.start).toBe(0x20000000);
   });
 
