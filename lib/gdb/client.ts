@@ -12,6 +12,7 @@ import {
   ConnectError,
   ConnectionClosedError,
   ReplyFormatError,
+  RspflashError,
   RspTimeoutError,
   ServerError,
   TargetStateError,
@@ -153,6 +154,25 @@ function readLe32(bytes: Uint8Array, offset: number): number {
   return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
 }
 
+/** How many of a silent or foreign peer's first bytes an error shows. */
+const FIRST_BYTES_SHOWN = 48;
+
+/**
+ * The error for a peer that did not answer `qSupported` like a GDB server:
+ * the same class and code (a timeout stays a timeout), told as what it
+ * probably is, with the first bytes it sent.
+ */
+function notAGdbServer(err: unknown, first: Uint8Array): unknown {
+  if (!(err instanceof RspflashError)) return err;
+  if (err.code !== 'RSPFLASH_RSP_TIMEOUT' && err.code !== 'RSPFLASH_CONNECTION_CLOSED' && err.code !== 'RSPFLASH_PROTOCOL') return err;
+  const sent =
+    first.length === 0
+      ? 'it sent nothing'
+      : `it sent ${JSON.stringify(String.fromCharCode(...first))}${first.length >= FIRST_BYTES_SHOWN ? '…' : ''}`;
+  const busy = err.code === 'RSPFLASH_RSP_TIMEOUT' && first.length === 0 ? ', or a GDB server busy with another client' : '';
+  return err.within('connect', `The peer did not answer qSupported like a GDB server (${sent}): it is probably not a GDB server${busy}. ${err.message}`);
+}
+
 async function openSocket(endpoint: GdbEndpoint, options: GdbConnectOptions): Promise<Duplex> {
   if ('stream' in endpoint) return endpoint.stream;
   const timeoutMs = options.connectTimeoutMs ?? 5000;
@@ -255,9 +275,18 @@ export class GdbClient extends EventEmitter {
    */
   static async connect(endpoint: GdbEndpoint, options: GdbConnectOptions = {}): Promise<GdbClient> {
     const stream = await openSocket(endpoint, options);
+    // The first bytes the peer sends, kept until it answers qSupported: when it does not, they tell what it is instead.
+    const first: number[] = [];
+    const sniff = (chunk: Uint8Array) => first.push(...chunk.subarray(0, Math.max(0, FIRST_BYTES_SHOWN - first.length)));
+    stream.on('data', sniff);
     const conn = new RspConnection(stream, { timeoutMs: options.timeoutMs ?? 10_000 });
     try {
-      const supportedReply = await conn.requestText('qSupported:swbreak+;hwbreak+', { isReply: (reply) => !isStopReply(reply) });
+      const supportedReply = await conn
+        .requestText('qSupported:swbreak+;hwbreak+', { isReply: (reply) => !isStopReply(reply) })
+        .catch((err: unknown) => {
+          throw notAGdbServer(err, Uint8Array.from(first));
+        })
+        .finally(() => stream.off('data', sniff));
       const features = parseSupported(supportedReply);
       const sizeText = features.get('PacketSize');
       const packetSize = typeof sizeText === 'string' && /^[0-9a-fA-F]+$/.test(sizeText) ? parseInt(sizeText, 16) : 400;

@@ -21,6 +21,11 @@ export interface LoadImageOptions {
   format?: ImageFormat;
   /** Load address of a raw binary. Required for `.bin`, refused for the formats that carry addresses. */
   base?: number;
+  /**
+   * Bytes of a raw binary to leave out from its start (a header, or a part
+   * already programmed): the byte at offset `skip` goes to `base`. Raw binaries only.
+   */
+  skip?: number;
 }
 
 /** File extensions and the format each one names (lower case, with the dot). */
@@ -100,7 +105,10 @@ export function loadImage(bytes: Uint8Array, options: LoadImageOptions): Image {
         hint: 'Give `base`: the address of the first byte, e.g. 0x08000000.',
       });
     }
-    return binToImage(bytes, base, source);
+    return binToImage(bytes.subarray(checkedSkip(options.skip, bytes.length, source)), base, source);
+  }
+  if (options.skip !== undefined) {
+    throw new UsageError(`\`skip\` applies only to .bin images; ${source} is ${FORMAT_NAMES[format]}`);
   }
   if (base !== undefined) {
     // Silently ignoring it would program somewhere the user did not expect.
@@ -122,6 +130,14 @@ const FORMAT_NAMES: Readonly<Record<ImageFormat, string>> = {
   hex: 'Intel HEX',
   srec: 'an S-record file',
 };
+
+/** The bytes to skip at the start of a raw binary: a whole number no larger than the file. */
+function checkedSkip(skip: number | undefined, length: number, source: string): number {
+  if (skip === undefined) return 0;
+  if (!Number.isSafeInteger(skip) || skip < 0) throw new UsageError(`\`skip\` must be a whole number of bytes (got ${skip})`);
+  if (skip > length) throw new UsageError(`\`skip\` is ${skip} bytes but ${source} has only ${length}`);
+  return skip;
+}
 
 /** Lower-case extension with its dot, `''` if none (`dir.d/file` has none). */
 function extensionOf(source: string): string {
