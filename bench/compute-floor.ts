@@ -9,7 +9,7 @@
  * bench/target/word-hash.c) over the same sectors.
  * @module
  */
-import { FNC_ERASE, FNC_PROGRAM, FNC_VERIFY, type AlgorithmRunner, type BatchCall } from '../lib/index.js';
+import { FNC_ERASE, FNC_PROGRAM, FNC_VERIFY, type AlgorithmRunner, type BatchCall } from '../lib/advanced.js';
 import { WORD_HASH_CODE } from './word-hash-code.js';
 
 /** Where the word-hash prototype is loaded: ISRAM beyond the runner's 256 KiB, on pages of its own. */

@@ -2,12 +2,13 @@
  * `npm run bench`: rspflash against the floor of its link and against gdb, on
  * QEMU `mps3-an547` with the NOR simulator of the Alif geometry (32 MiB at
  * 0xC0000000, 4 KiB sectors, 256 B pages). Every figure of issue 5 is
- * measured in the same run; bench/README.md says what each one means.
+ * measured in the same run, then section S models the seed job of issue 12
+ * (seed-model.ts); bench/README.md says what each one means.
  *
  * ```
  * node dist/bench/bench/run.js [--sizes 4,32] [--latency-ms 1] [--latency-mib 1]
  *   [--unbatched-kib 64] [--repeats 3] [--program-repeats 2] [--windows 1,4,16,64]
- *   [--json] [--out FILE] [--profile DIR] [--smoke]
+ *   [--seed-mib 32] [--no-seed-random] [--json] [--out FILE] [--profile DIR] [--smoke]
  * ```
  * @module
  */
@@ -17,18 +18,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  FNC_ERASE,
-  FNC_PROGRAM,
-  Flasher,
-  boardPreset,
-  connect,
-  createImage,
-  loadAlgorithm,
-  planRamLayout,
-  type FlashAlgorithm,
-  type GdbClient,
-} from '../lib/index.js';
+import { Flasher, boardPreset, connect, createImage, loadAlgorithm, type FlashAlgorithm, type GdbClient } from '../lib/index.js';
+import { FNC_ERASE, FNC_PROGRAM, planRamLayout } from '../lib/advanced.js';
 import { computeFloor, type ComputeFloor } from './compute-floor.js';
 import { gdbConnectOnly, gdbRestore, gdbVersion } from './gdb-restore.js';
 import { startLatencyProxy } from './latency-proxy.js';
@@ -36,6 +27,7 @@ import { FIXTURE_DIR, PROGRAM_CHILD, REPO_ROOT } from './paths.js';
 import type { Breakdown, ChildResult, ProgramRun } from './program-child.js';
 import { processCpuMs, startQemu, type BenchQemu } from './qemu.js';
 import { rawWrite } from './raw-writer.js';
+import { formatSeed, runSeedModel, type SeedResult } from './seed-model.js';
 
 const MiB = 1 << 20;
 const FLASH_BASE = 0xc0000000;
@@ -60,6 +52,10 @@ export interface BenchOptions {
   windows: number[];
   /** Write a V8 CPU profile of each program child (`node --cpu-prof`) into this directory. */
   profileDir?: string;
+  /** Size of the seed-job model's corpus image (section S, seed-model.ts); 0 leaves the section out. */
+  seedBytes: number;
+  /** Also program the random (worst case) image of that size on a blank board in section S. */
+  seedRandom: boolean;
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
@@ -70,6 +66,8 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   repeats: 3,
   programRepeats: 2,
   windows: [1, 4, 16, 64],
+  seedBytes: 32 * MiB,
+  seedRandom: true,
 };
 
 export const SMOKE_OPTIONS: BenchOptions = {
@@ -80,6 +78,8 @@ export const SMOKE_OPTIONS: BenchOptions = {
   repeats: 1,
   programRepeats: 1,
   windows: [1, 16],
+  seedBytes: 1 * MiB,
+  seedRandom: false,
 };
 
 /** Everything the benchmark measured (`--json`). Times in ms, rates in MB/s (10^6 bytes per second). */
@@ -158,6 +158,8 @@ export interface BenchResult {
     speedup: number;
   };
   rss: { imageBytes: number; peakBytes: number; baselineBytes: number; ratio: number; ratioAboveBaseline: number };
+  /** Section S: the seed job (Alif DevKit behind a J-Link) modelled, with the image corpus; absent with `--seed-mib 0`. */
+  seed?: SeedResult;
   goals: { goal: string; target: string; measured: string; met: boolean }[];
 }
 
@@ -562,6 +564,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       };
     }
 
+    // ---- S: the seed job, modelled (its own QEMU, J-Link double and link relay) ----------------
+    let seed: SeedResult | undefined;
+    if (options.seedBytes > 0) {
+      log(`S seed job model: ${sizeName(options.seedBytes)} corpus${options.seedRandom ? ' and random image' : ''}`);
+      seed = await runSeedModel({ bytes: options.seedBytes, random: options.seedRandom, quickStats: options.seedBytes < 4 * MiB, log });
+    }
+
     // ---- 9 and goals ---------------------------------------------------------------------------
     const child = rssChild!;
     const rss = {
@@ -584,6 +593,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       onePage: onePageRows,
       latency,
       rss,
+      ...(seed ? { seed } : {}),
     };
     return { ...result, goals: judge(result) };
   } finally {
@@ -763,6 +773,7 @@ export function formatResult(r: BenchResult): string {
       ['image', 'peak RSS', 'Node baseline', 'peak / image', 'above baseline / image'],
       [[sizeName(r.rss.imageBytes), sizeName(r.rss.peakBytes), sizeName(r.rss.baselineBytes), `${f2(r.rss.ratio)}x`, `${f2(r.rss.ratioAboveBaseline)}x`]],
     ),
+    r.seed ? formatSeed(r.seed) : '',
     table(
       'Goals (issue 5)',
       ['goal', 'target', 'measured', 'met'],
@@ -824,10 +835,20 @@ export function parseArgs(argv: readonly string[]): { options: BenchOptions; jso
       case '--profile':
         options.profileDir = value(i++);
         break;
+      case '--seed-mib': {
+        const mib = Number(value(i++));
+        if (!(mib >= 0 && mib <= 32)) throw new Error(`--seed-mib takes 0..32 (got ${argv[i]})`);
+        options.seedBytes = Math.round((mib * MiB) / (64 * 1024)) * 64 * 1024;
+        break;
+      }
+      case '--no-seed-random':
+        options.seedRandom = false;
+        break;
       default:
         throw new Error(`unknown option ${argv[i]} (see bench/README.md)`);
     }
   }
+  if (options.seedBytes !== 0 && options.seedBytes < MiB) throw new Error('--seed-mib must be 0 (no seed section) or at least 1');
   if (options.sizes.some((n) => n < 4096 || n > 32 * MiB)) throw new Error('sizes must be within 4 KiB..32 MiB (the flash simulator)');
   if (2 * options.latencyBytes + options.unbatchedBytes > 32 * MiB) throw new Error('--latency-mib and --unbatched-kib do not fit the 32 MiB flash simulator together');
   return { options, json, out };
