@@ -205,7 +205,7 @@ export class ConnectError extends RspflashError {
     options: RspflashErrorOptions = {},
   ) {
     super('RSPFLASH_CONNECT_FAILED', message, {
-      hint: 'Start the GDB server first (e.g. JLinkGDBServerCLExe -port 2331) and check its address (`endpoint`).',
+      hint: 'Start the GDB server first (e.g. JLinkGDBServerCLExe -port 2331) and check its address (`gdb`).',
       ...options,
     });
   }
