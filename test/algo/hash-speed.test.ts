@@ -3,7 +3,7 @@
  * on-target compare hashes, `rsp_hash32` (MurmurHash3 x86_32) and
  * `rsp_hash128` (x86_128), over 1 MiB under QEMU — on mps3-an547 (Cortex-M55)
  * from SRAM, on microbit (Cortex-M0) from its 256 KiB of flash (four passes).
- * Each figure is the best of 5, as one range and as 1 KiB/4 KiB sector-sized
+ * Each figure is the best of 10, as one range and as 1 KiB/4 KiB sector-sized
  * ranges (run overhead included). Prints a table; asserts only that target
  * and host agree, never a time.
  *
@@ -18,7 +18,7 @@ import { loadFixtureAlgorithm, withRunner } from '../helpers/algorithms.js';
 import { seededBytes } from '../helpers/bytes.js';
 
 const MIB = 1 << 20;
-const REPEATS = 5;
+const REPEATS = 10;
 
 type Ranges = { address: number; length: number }[];
 
