@@ -139,6 +139,8 @@ function parseDocument(xml: string, source: string): Element {
   if (xml.length > MAX_PDSC_LENGTH) {
     throw new FormatError(`${source}: ${xml.length} characters, more than the ${MAX_PDSC_LENGTH} accepted for a PDSC`, source);
   }
+  // Refused before parsing: xmldom would stop at an entity first and say less.
+  if (/<!DOCTYPE/i.test(xml)) throw new FormatError(`${source}: declares a DOCTYPE, which a PDSC has no use for (refused: entities)`, source);
   let detail: string | undefined;
   const parser = new DOMParser({
     locator: true,
@@ -150,7 +152,6 @@ function parseDocument(xml: string, source: string): Element {
   let root: Element | null;
   try {
     const doc = parser.parseFromString(xml, 'text/xml');
-    if (doc.doctype) throw new FormatError(`${source}: declares a DOCTYPE, which a PDSC has no use for (refused: entities)`, source);
     root = doc.documentElement;
   } catch (err) {
     if (err instanceof FormatError) throw err;
@@ -226,10 +227,23 @@ function merge(map: Map<string, Attrs>, key: string, attrs: Attrs): void {
   map.set(key, { ...map.get(key), ...attrs });
 }
 
+/** Whether two elements' `start`/`size` ranges overlap (false if either is unreadable; reported later). */
+function rangesOverlap(a: Attrs, b: Attrs): boolean {
+  const range = (x: Attrs) => {
+    const start = Number(x.start?.trim());
+    const size = Number(x.size?.trim());
+    return Number.isFinite(start) && Number.isFinite(size) ? [start, start + size] : undefined;
+  };
+  const ra = range(a);
+  const rb = range(b);
+  return !!ra && !!rb && ra[0]! < rb[1]! && rb[0]! < ra[1]!;
+}
+
 /** The properties of `el`'s level added to those inherited. */
 function inherit(parent: Properties, el: Element): Properties {
   const p = copyProperties(parent);
   const named: Attrs[] = [];
+  const algorithms: Attrs[] = [];
   const unnamed: Attrs[] = [];
   for (const child of children(el)) {
     const a = attrsOf(child);
@@ -241,7 +255,7 @@ function inherit(parent: Properties, el: Element): Properties {
         merge(p.memories, a.name ?? a.id ?? '', a);
         break;
       case 'algorithm':
-        merge(p.algorithms, `${packPath(a.name ?? '')}\0${a.start ?? ''}\0${a.Pname ?? ''}`, a);
+        algorithms.push(a);
         break;
       case 'debug':
         merge(p.debug, a.Pname ?? '', a);
@@ -250,6 +264,15 @@ function inherit(parent: Properties, el: Element): Properties {
         break; // everything else is ignored: see docs/packs.md
     }
   }
+  // An algorithm redefines an inherited one with the same file, start and
+  // Pname, and replaces inherited ones for the same processor whose range it
+  // overlaps (a device with more flash than its family's algorithm covers).
+  for (const a of algorithms) {
+    for (const [key, above] of parent.algorithms) {
+      if ((above.Pname ?? '') === (a.Pname ?? '') && rangesOverlap(above, a)) p.algorithms.delete(key);
+    }
+  }
+  for (const a of algorithms) merge(p.algorithms, `${packPath(a.name ?? '')}\0${a.start ?? ''}\0${a.Pname ?? ''}`, a);
   // A processor without Pname adds to every processor (a family's Dcore for
   // all cores); a named one starts from what an unnamed one above said.
   for (const a of unnamed) {
