@@ -202,7 +202,8 @@ export function summarize(verb: string, report: FlashReport): string {
     report.chipErase ? 'chip erased' : report.sectorsErased > 0 ? `erased ${report.sectorsErased} sector(s)` : undefined,
     report.sectorsSkipped > 0 ? `${report.sectorsSkipped} sector(s) unchanged` : undefined,
     report.bytesKept > 0 ? `kept ${formatBytes(report.bytesKept)}` : undefined,
-    report.verify !== 'none' ? `verified (${report.verify})` : undefined,
+    // 'unchanged': nothing was written, so nothing was verified; the sectors-unchanged part says it.
+    report.verify !== 'none' && report.verify !== 'unchanged' ? `verified (${report.verify})` : undefined,
   ].filter(Boolean);
   return `${pc.green('✔')} ${verb}: ${parts.join(', ') || 'nothing to do'} in ${seconds.toFixed(2)} s${rate}`;
 }
