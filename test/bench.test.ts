@@ -70,7 +70,7 @@ describe('npm run bench (smoke: tiny sizes)', () => {
 
   it('programs with phases, and an unchanged re-run sends no image data', () => {
     for (const p of result.program) {
-      expect(p.phases).toHaveProperty('program');
+      expect(p.phases).toHaveProperty('write'); // FlashPhase: erasing and programming run as 'write' steps
       expect(p.bytesSent).toBeGreaterThan(p.bytes); // hex M doubles the data
       expect(p.targetRuns).toBeGreaterThan(0);
     }
@@ -95,6 +95,30 @@ describe('npm run bench (smoke: tiny sizes)', () => {
     expect(l.batched.roundTripsPerMiB).toBeGreaterThan(0);
     expect(l.unbatched.roundTripsPerMiB).toBeGreaterThan(l.batched.roundTripsPerMiB);
     expect(l.speedup).toBeGreaterThan(0);
+  });
+
+  it('models the seed job: five scenarios on the Alif board layout, counted by the simulator and the link relay', () => {
+    const seed = result.seed!;
+    expect(seed, 'the smoke run has a seed section').toBeDefined();
+    expect(seed.board).toEqual({ ram: { start: 0, size: 0x40000 }, memoryMapped: false });
+    const by = Object.fromEntries(seed.scenarios.map((s) => [s.scenario, s]));
+    expect(Object.keys(by)).toEqual(['fresh', 'unchanged', 'one-sector', 'ten-percent', 'verify-only']);
+    for (const s of seed.scenarios) {
+      // The simulator's counters and the flasher's report describe the same run.
+      expect(s.device.eraseSector + s.device.eraseChip * s.image.sectors, `${s.scenario}: erases`).toBe(s.report.chipErase ? s.image.sectors + s.device.eraseSector : s.report.sectorsErased);
+      expect(s.device.programBytes, `${s.scenario}: programmed bytes`).toBe(s.report.bytesProgrammed);
+      expect(s.link.targetRequests).toBeGreaterThan(0);
+      for (const m of Object.values(s.models)) expect(m.rspflash.totalMs).toBeCloseTo(m.rspflash.deviceMs + m.rspflash.linkMs, 6);
+    }
+    expect(by['fresh']!.device.programPage).toBeGreaterThan(0);
+    expect(by['unchanged']!.device).toMatchObject({ eraseSector: 0, eraseChip: 0, programPage: 0 });
+    expect(by['one-sector']!.sectorsChanged).toBe(1);
+    expect(by['one-sector']!.device).toMatchObject({ eraseSector: 1, eraseChip: 0 });
+    expect(by['ten-percent']!.sectorsChanged).toBe(Math.floor(by['ten-percent']!.image.sectors / 10));
+    expect(by['verify-only']!.device).toMatchObject({ eraseSector: 0, programPage: 0 });
+    expect(by['verify-only']!.device.verifyBytes).toBeGreaterThan(0);
+    expect(seed.corpus.whole.erasedPages).toBeGreaterThan(0);
+    expect(seed.random.erasedPages).toBe(0);
   });
 
   it('reports peak RSS and judges every goal of issue 5', () => {
