@@ -10,7 +10,7 @@ import { UsageError, toRspflashError } from './errors.js';
 import { boardPreset, type BoardPreset } from './boards.js';
 import type { FlashAlgorithm } from './algo/algorithm.js';
 import type { RamRegion } from './algo/layout.js';
-import type { MemoryRange } from './range.js';
+import { formatRange, type MemoryRange } from './range.js';
 import { Flasher, type FlasherOptions } from './flash/flasher.js';
 import { parseEndpoint } from './endpoint.js';
 
@@ -86,7 +86,12 @@ export async function withFlasher<T>(options: SessionOptions, job: (flasher: Fla
       info(`Reset and halted the target (monitor ${command})`);
     }
     const { board: _b, ram: _r, gdb: _g, reset: _x, after: _a, connect: _c, onInfo: _i, algorithm, ...rest } = options;
-    const flasher = await Flasher.create(gdb, algorithm, { ...rest, ram, memoryMapped });
+    // One journal per server and flash: the endpoint names the target as well as anything rspflash can see.
+    const where = typeof options.gdb === 'string' ? options.gdb : describeEndpoint(options.gdb);
+    const g = algorithm.geometry;
+    const journal =
+      rest.journal === false ? false : { ...rest.journal, key: rest.journal?.key ?? `${where} ${algorithm.name} ${formatRange({ address: g.start, length: g.size })}` };
+    const flasher = await Flasher.create(gdb, algorithm, { ...rest, ram, memoryMapped, journal });
     let result: T;
     try {
       if (options.signal?.aborted) throw toRspflashError(options.signal.reason ?? new DOMException('Aborted', 'AbortError'));
@@ -118,4 +123,11 @@ export async function withFlasher<T>(options: SessionOptions, job: (flasher: Fla
 function regionOf(ram: MemoryRange | RamRegion | undefined): RamRegion | undefined {
   if (ram === undefined) return undefined;
   return 'address' in ram ? { start: ram.address, size: ram.length } : ram;
+}
+
+function describeEndpoint(gdb: GdbEndpoint | GdbClient): string {
+  if (gdb instanceof GdbClient) return 'gdb';
+  if ('path' in gdb) return `unix:${gdb.path}`;
+  if ('stream' in gdb) return 'stream';
+  return `${gdb.host ?? 'localhost'}:${gdb.port ?? 2331}`;
 }

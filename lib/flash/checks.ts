@@ -127,6 +127,10 @@ export interface Difference extends MemoryRange {
 const HASH_BLOCK = 256 * 1024;
 /** With at least this many blocks all differing, the per-range pass is skipped (a first run: nothing to skip). */
 const SKIP_FINE_PASS_BLOCKS = 16;
+/** Differing ranges the hash method reads back to find the first differing byte of. */
+const LOCATE_RANGES = 8;
+/** Largest differing range read back for that. */
+const LOCATE_MAX_BYTES = 1 << 20;
 /** Bytes read back per request by the `read` method. */
 const READ_CHUNK = 64 * 1024;
 /** Bytes of the erased-value block sent once for checking erased ranges with Verify. */
@@ -144,7 +148,16 @@ export async function findDifferences(
   options: { erased?: boolean; stopAtFirst?: boolean } = {},
 ): Promise<Difference[]> {
   const expected = options.erased ? erasedExpectation(ctx.erasedValue) : ctx.expected;
-  if (method === 'hash') return hashDifferences(ranges, expected, ctx);
+  if (method === 'hash') {
+    const differs = await hashDifferences(ranges, expected, ctx);
+    // A hash says only that a range differs: read the first few back (small ones only) to say where.
+    const out: Difference[] = [];
+    for (const [i, d] of differs.entries()) {
+      if (i >= LOCATE_RANGES || d.length > LOCATE_MAX_BYTES) out.push(d);
+      else out.push((await readDifferences([d], expected, { ...ctx, advance: () => undefined }, true))[0] ?? d);
+    }
+    return out;
+  }
   if (method === 'read') return readDifferences(ranges, expected, ctx, options.stopAtFirst ?? false);
   return ctx.withInit(FNC_VERIFY, () => verifyDifferences(ranges, options.erased ? undefined : expected, ctx, options.stopAtFirst ?? false));
 }
