@@ -2,59 +2,130 @@
 /**
  * rspflash command line: a thin shell over the library (lib/index.ts).
  * Argument parsing, progress output, --json and exit codes; no flashing logic.
+ * Everything a command can refuse (options, files, ranges) is refused before
+ * it connects.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { access, readFile, stat, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import {
-  BOARDS,
-  DIALECTS,
-  Flasher,
-  UsageError,
   AbortedError,
+  BOARDS,
+  FileError,
+  UsageError,
   boardPreset,
   connect,
+  createImage,
   describeAlgorithm,
-  describeLayout,
+  formatBytes,
   formatPlan,
+  formatRange,
+  formatSteps,
   hex32,
   imageEnd,
-  imageStart,
   imageSize,
+  imageStart,
   imageToIntelHex,
   imageToSrec,
+  jobTarget,
   loadAlgorithm,
   loadImage,
-  planRamLayout,
+  planErase,
+  planProgramJob,
   planToJSON,
-  planProgram,
   planToSvg,
-  planSectorRuns,
-  createImage,
+  planVerify,
+  stepsToJSON,
+  toRspflashError,
+  withFlasher,
   type BoardPreset,
   type FlashAlgorithm,
+  type FlashEvent,
+  type Flasher,
   type GdbClient,
   type Image,
+  type ImageFormat,
+  type JobOptions,
+  type JobPlan,
+  type MemoryRange,
   type RamRegion,
 } from '../lib/index.js';
-import { EXIT, createOutput, errorJSON, exitCodeOf, printError, summarize, type Output } from './output.js';
+import { DIALECTS, describeLayout, planRamLayout, planSectorRuns } from '../lib/advanced.js';
+import { EXIT, errorJSON, exitCodeOf, printError } from './output.js';
+import { checkMode, checkedRange, parseLength, parseNumber, parseRam, parseTimeout, type CheckModeFlag } from './args.js';
+import { createConsole, safeWrite, type Console, type ProgressMode } from './progress.js';
+import { lostWarning, riskLines, summarizeErase, summarizeProgram, summarizeVerify } from './summary.js';
 
 const VERSION: string = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8').catch(() => readFile(new URL('../package.json', import.meta.url), 'utf8'))).version;
 
-/** Parses `0x1000`, `4096`, `64K`, `1M`. */
-function parseNumber(text: string, what: string): number {
-  const m = /^(0x[0-9a-f]+|\d+)([kKmM]?)$/i.exec(text.trim());
-  if (!m) throw new UsageError(`${what}: '${text}' is not a number (use 0x…, decimal, or a K/M suffix)`);
-  const base = Number(m[1]);
-  const scale = m[2] === '' ? 1 : m[2]!.toLowerCase() === 'k' ? 1024 : 1 << 20;
-  return base * scale;
+/** Bytes read per request in `read`: progress and cancellation between reads. */
+const READ_CHUNK = 1 << 20;
+/** Most bytes `read --memory` takes at once: it is held in memory before the file is written. */
+const MAX_MEMORY_READ = 256 << 20;
+
+// ---------------------------------------------------------------------------
+// Process plumbing: closed pipes, signals.
+
+/** A closed stdout/stderr (`rspflash … | head -1`) must not crash a flash job half-way: output is dropped, the job finishes. */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 }
 
-function parseRam(text: string): RamRegion {
-  const [start, size] = text.split(':');
-  if (start === undefined || size === undefined) throw new UsageError(`--ram '${text}': use ADDR:SIZE, e.g. 0x20000000:0x20000`);
-  return { start: parseNumber(start, '--ram address'), size: parseNumber(size, '--ram size') };
+/**
+ * Cancellation by signal. The first SIGINT, SIGTERM or SIGHUP cancels between
+ * target calls (UnInit runs, registers, RAM and breakpoints are restored, the
+ * connection closed); a second one quits at once and says what is left on the
+ * target and how to recover.
+ */
+class Cancellation {
+  readonly #controller = new AbortController();
+  #count = 0;
+  /** What rspflash holds on the target right now (RAM lent to the algorithm, its trap), for the message on a forced quit. */
+  borrowed: { ram: RamRegion; trap?: number } | undefined;
+  /** Called before the message of a forced quit (stops a progress bar). */
+  beforeQuit: () => void = () => undefined;
+
+  constructor() {
+    for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(name, () => this.#on(name));
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  #on(name: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
+    this.#count++;
+    const who = name === 'SIGINT' ? 'Ctrl-C' : name;
+    if (this.#count === 1) {
+      this.beforeQuit();
+      safeWrite(process.stderr, `\n${who}: cancelling after the current call; the target will be restored (Ctrl-C again to quit at once, leaving it as it is)…\n`);
+      this.#controller.abort(new AbortedError(`Cancelled by ${who}`));
+      return;
+    }
+    this.beforeQuit();
+    safeWrite(process.stderr, `\n${who} again: quitting at once.\n${leftOnTarget(this.borrowed)}\n`);
+    process.exit(EXIT.aborted);
+  }
 }
+
+/** What a forced quit leaves on the target, and how to get back to a clean state. */
+function leftOnTarget(borrowed: { ram: RamRegion; trap?: number } | undefined): string {
+  if (borrowed === undefined) return 'Nothing of rspflash is on the target (it was not loaded, or already restored).';
+  const ram = formatRange({ address: borrowed.ram.start, length: borrowed.ram.size });
+  return [
+    'Left on the target as it is now:',
+    `  registers  PC, SP, LR, xPSR, R0-R12 (and VTOR, PRIMASK, CONTROL where the core has them) may still be rspflash's, pointing into ${ram}`,
+    `  RAM        ${ram} holds the flash algorithm and its buffers instead of its old content`,
+    `  breakpoint ${borrowed.trap === undefined ? "on rspflash's return trap" : `at ${hex32(borrowed.trap)} (the return trap)`}, and possibly one on the application's HardFault handler`,
+    '  flash      sectors being written may be erased or half-written',
+    'To recover: reset the target (gdb: monitor reset; or run rspflash with --reset), then run the same command again —',
+    'it restores bytes kept in the recovery journal first (or run `rspflash recover` to do only that).',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Options and inputs.
 
 interface CommonOptions {
   gdb: string;
@@ -64,107 +135,253 @@ interface CommonOptions {
   json?: boolean;
   verbose?: boolean;
   quiet?: boolean;
+  progress?: ProgressMode;
   reset?: boolean;
   after?: 'halt' | 'run' | 'reset';
-  timeout?: string;
+  timeout: string;
   memoryMapped?: boolean;
+  journalDir?: string;
 }
 
+interface ImageOptions {
+  base?: string;
+  format?: ImageFormat;
+  skip?: string | boolean;
+}
+
+/** What every target command needs, checked before connecting. */
 interface Context {
-  out: Output;
+  con: Console;
   board: BoardPreset | undefined;
   algorithm: FlashAlgorithm;
   ram: RamRegion;
+  memoryMapped: boolean;
+  timeoutMs: number;
 }
 
-async function context(options: CommonOptions, needsRam = true): Promise<Context> {
-  const out = createOutput(options);
+/** Reads an input file; a missing or unreadable one is a {@link FileError} naming it (exit 2). */
+async function readInput(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw FileError.fromSystemError(err, path);
+  }
+}
+
+/** Checks that an output file can be written (its folder exists and is writable; it is not a folder), before any work. */
+async function checkOutputPath(path: string): Promise<void> {
+  const existing = await stat(path).catch(() => undefined);
+  try {
+    if (existing?.isDirectory()) {
+      throw Object.assign(new Error(`EISDIR: is a directory, open '${path}'`), { code: 'EISDIR', syscall: 'open', path });
+    }
+    await access(existing ? path : dirname(resolve(path)), fsConstants.W_OK);
+  } catch (err) {
+    throw FileError.fromSystemError(err, path);
+  }
+}
+
+/** Where the algorithm of a board comes from, for messages: the QEMU boards' FLMs are built from the rspflash sources. */
+function algorithmSource(board: BoardPreset): string {
+  if (board.name.startsWith('qemu-')) {
+    return `${board.name} runs rspflash's own test flash algorithm (a QEMU simulation, not a real device): build it from a clone of the rspflash source repository with \`npm run fixtures\` (C sources in test/fixtures/src); the npm package does not include it`;
+  }
+  return `${board.name}: ${board.algorithm}`;
+}
+
+function regionOf(range: MemoryRange): RamRegion {
+  return { start: range.address, size: range.length };
+}
+
+async function context(options: CommonOptions, con: Console): Promise<Context> {
   const board = options.board ? boardPreset(options.board) : undefined;
   if (!options.algo) {
     throw new UsageError('--algo FILE is required: a CMSIS .FLM, a SEGGER flash loader ELF, or a probe-rs target YAML', {
-      hint: board ? `For ${board.name}: ${board.algorithm}` : 'See rspflash program --help.',
+      hint: board ? algorithmSource(board) : 'See rspflash program --help.',
     });
   }
-  const algorithm = loadAlgorithm(await readFile(options.algo), options.algo);
-  const ram = options.ram ? parseRam(options.ram) : (board?.ram ?? (needsRam ? undefined : { start: 0, size: 0 }));
+  const timeoutMs = parseTimeout(options.timeout ?? '10000');
+  const ramRange = options.ram ? parseRam(options.ram) : undefined;
+  const algorithm = loadAlgorithm(await readInput(options.algo), { source: options.algo });
+  const ram = ramRange ? regionOf(ramRange) : board?.ram;
   if (!ram) throw new UsageError('Where may the algorithm run? Give --ram ADDR:SIZE (RAM the core can execute from) or --board NAME');
-  return { out, board, algorithm, ram };
+  return { con, board, algorithm, ram, memoryMapped: options.memoryMapped ?? board?.memoryMapped ?? true, timeoutMs };
 }
 
-async function readImage(file: string, base: string | undefined): Promise<Image> {
-  return loadImage(await readFile(file), { source: file, ...(base === undefined ? {} : { base: parseNumber(base, '--base') }) });
+async function readImage(file: string, options: ImageOptions): Promise<Image> {
+  const bytes = await readInput(file);
+  return loadImage(bytes, {
+    source: file,
+    ...(options.format === undefined ? {} : { format: options.format }),
+    ...(options.base === undefined ? {} : { base: parseNumber(options.base, '--base') }),
+    ...(typeof options.skip === 'string' ? { skip: parseNumber(options.skip, '--skip') } : {}),
+  });
 }
 
-/** Connects, optionally resets, runs `body` with a Flasher, then leaves the target as asked. */
-async function withFlasher<T>(options: CommonOptions, ctx: Context, signal: AbortSignal, body: (flasher: Flasher, gdb: GdbClient) => Promise<T>): Promise<T> {
-  const gdb = await connect(options.gdb, options.timeout ? { timeoutMs: parseNumber(options.timeout, '--timeout') } : {});
-  let succeeded = false;
+/** `app.bin: 64 KiB at 0xc0000000..0xc000ffff → algorithm`, an empty image at its --base. */
+function describeImage(file: string, image: Image, options: ImageOptions, algorithm: FlashAlgorithm): string {
+  const start = imageStart(image);
+  if (start === undefined) {
+    const base = options.base === undefined ? undefined : parseNumber(options.base, '--base');
+    return `${basename(file)}: empty${base === undefined ? '' : ` (0 bytes at ${hex32(base)})`}, nothing to write → ${algorithm.name}`;
+  }
+  return `${basename(file)}: ${formatBytes(imageSize(image))} at ${formatRange({ address: start, length: imageEnd(image)! - start })} → ${algorithm.name}`;
+}
+
+/** Runs `job` in a flash session (connect, reset, load, job, restore, after, close) with the CLI's output and signals. */
+async function session<T>(ctx: Context, options: CommonOptions, cancel: Cancellation, job: (flasher: Flasher, gdb: GdbClient) => Promise<T>): Promise<T> {
+  cancel.borrowed = { ram: ctx.ram };
+  cancel.beforeQuit = () => ctx.con.done();
   try {
-    ctx.out.info(`Connected to ${gdb.server.kind === 'unknown' ? 'a GDB server' : gdb.server.kind} at ${options.gdb} (PacketSize ${gdb.server.packetSize})`);
-    if (options.reset) {
-      const command = gdb.server.dialect.resetHaltCommand;
-      if (!command) throw new UsageError(`--reset: no known reset command for this server (${gdb.server.kind})`);
-      await gdb.monitor(command);
-    }
-    const flasher = await Flasher.create(gdb, ctx.algorithm, {
-      ram: ctx.ram,
-      memoryMapped: options.memoryMapped ?? ctx.board?.memoryMapped ?? true,
-    });
-    if (ctx.out.verbose) ctx.out.info(describeLayout(flasher.runner.layout));
-    let result: T;
-    try {
-      if (signal.aborted) throw new AbortedError('Cancelled before flashing started; the target is halted');
-      result = await body(flasher, gdb);
-    } catch (err) {
-      // The operation's own error is what the user needs; a failure to restore afterwards is secondary.
-      ctx.out.done();
-      await flasher.close().catch(() => undefined);
-      throw err;
-    }
-    ctx.out.done();
-    await flasher.close();
-    if (options.after === 'reset') {
-      const command = gdb.server.dialect.resetRunCommand ?? gdb.server.dialect.resetHaltCommand;
-      if (!command) throw new UsageError(`--after reset: no known reset command for this server (${gdb.server.kind}); the target is left halted`);
-      await gdb.monitor(command);
-    }
-    succeeded = true;
-    // Resuming is part of the job when asked for: a failure to resume is reported, not swallowed.
-    await gdb.close({ resume: options.after === 'run' || options.after === 'reset' });
-    return result;
+    return await withFlasher(
+      {
+        gdb: options.gdb,
+        algorithm: ctx.algorithm,
+        ram: ctx.ram,
+        memoryMapped: ctx.memoryMapped,
+        reset: options.reset === true,
+        after: options.after ?? 'halt',
+        signal: cancel.signal,
+        connect: { timeoutMs: ctx.timeoutMs, signal: cancel.signal },
+        onInfo: (line) => ctx.con.info(line),
+        ...(options.journalDir === undefined ? {} : { journal: { dir: options.journalDir } }),
+      },
+      async (flasher, gdb) => {
+        cancel.borrowed = { ram: ctx.ram, trap: flasher.runner.layout.trap };
+        ctx.con.detail(describeLayout(flasher.runner.layout));
+        try {
+          return await job(flasher, gdb);
+        } finally {
+          ctx.con.done();
+        }
+      },
+    );
   } finally {
-    if (!succeeded) await gdb.close().catch(() => undefined);
+    cancel.borrowed = undefined;
   }
 }
 
-function addCommon(cmd: Command, needsTarget = true): Command {
-  if (needsTarget) {
-    cmd
-      .option('--gdb <host:port>', 'GDB server to use (host:port, or unix:/path)', 'localhost:2331')
-      .option('--reset', 'reset and halt the target before flashing (monitor reset)')
-      .addOption(new Option('--after <state>', 'leave the target halted, running, or reset and running').choices(['halt', 'run', 'reset']).default('halt'))
-      .option('--timeout <ms>', 'time the GDB server has to answer one request', '10000')
-      // Both forms defined, so commander leaves the value undefined unless given and the board's setting applies.
-      .option('--memory-mapped', 'the flash reads at its address while the algorithm runs (default: from --board, else yes)')
-      .option('--no-memory-mapped', 'the flash cannot be read at its address while the algorithm runs (compare and verify through the algorithm)');
-  }
-  return cmd
-    .option('--algo <file>', 'flash algorithm: CMSIS .FLM, SEGGER flash loader ELF, or probe-rs target YAML')
-    .option('--board <name>', `board preset (${Object.keys(BOARDS).join(', ')})`)
-    .option('--ram <addr:size>', 'RAM the algorithm may use for code, stack and buffers (overrides the board)')
-    .option('--json', 'print one JSON document on stdout instead of human output')
-    .option('-v, --verbose', 'more detail (layout, decisions); RSPFLASH_DEBUG=rsp,gdb,algo,flash shows every packet')
-    .option('-q, --quiet', 'no progress output');
+/** The JSON document's common tail: what the session said and warned about. */
+function said(con: Console): Record<string, unknown> {
+  return { info: con.infoLines, warnings: con.warnings };
 }
 
 function emitJSON(document: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify(document, null, 2) + '\n');
+  safeWrite(process.stdout, JSON.stringify(document, null, 2) + '\n');
+}
+
+// ---------------------------------------------------------------------------
+// Commands.
+
+/** The command being run, for the JSON document of a failure. */
+const current: { command?: string; con?: Console } = {};
+
+function start(command: string, options: { json?: boolean; verbose?: boolean; quiet?: boolean; progress?: ProgressMode }): Console {
+  const con = createConsole(options);
+  current.command = command;
+  current.con = con;
+  return con;
+}
+
+function addTarget(cmd: Command): Command {
+  return cmd
+    .option('--gdb <endpoint>', 'GDB server: host:port, tcp:host:port, :port, or unix:/path', 'localhost:2331')
+    .option('--reset', 'reset and halt the target before flashing (the server\'s monitor reset command)')
+    .addOption(new Option('--after <state>', 'leave the target halted, running, or reset and running').choices(['halt', 'run', 'reset']).default('halt'))
+    .option('--timeout <ms>', 'time the GDB server has to answer one request, 1 to 2147483647 ms', '10000')
+    // Both forms defined, so commander leaves the value undefined unless given and the board's setting applies.
+    .option('--memory-mapped', 'the flash reads at its address while the algorithm runs (default: from --board, else yes)')
+    .option('--no-memory-mapped', 'the flash cannot be read at its address while the algorithm runs (compare and verify through the algorithm)')
+    .option('--journal-dir <dir>', "folder of the recovery journal of kept bytes (default: the user's cache folder, e.g. ~/.cache/rspflash/journal)");
+}
+
+function addAlgorithm(cmd: Command): Command {
+  return cmd
+    .option('--algo <file>', 'flash algorithm: CMSIS .FLM, SEGGER flash loader ELF, or probe-rs target YAML')
+    .option('--board <name>', `board preset (${Object.keys(BOARDS).join(', ')})`)
+    .option('--ram <addr:size>', 'RAM the algorithm may use for code, stack and buffers, e.g. 0x20000000:64K (overrides the board)');
+}
+
+function addOutput(cmd: Command): Command {
+  return cmd
+    .option('--json', 'print one JSON document on stdout instead of human output (failures too)')
+    .addOption(new Option('--progress <how>', 'progress: a bar on a terminal, lines otherwise (auto), or JSON lines on stderr (json)').choices(['auto', 'bar', 'plain', 'json', 'none']).default('auto'))
+    .option('-v, --verbose', 'more detail (layout, steps, decisions); RSPFLASH_DEBUG=rsp,gdb,algo,flash shows every packet')
+    .option('-q, --quiet', 'no progress or informational output (warnings and errors still show)');
+}
+
+function addImage(cmd: Command): Command {
+  return cmd
+    .option('--base <addr>', 'load address of a .bin image, e.g. 0xC0000000')
+    .addOption(new Option('--format <format>', 'read the image as this format instead of telling it from content and name').choices(['bin', 'elf', 'hex', 'srec']))
+    .option('--skip <bytes>', 'leave out this many bytes at the start of a .bin image (the byte at --skip goes to --base)');
+}
+
+function addJobOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--verify <how>', 'how to check the result (crc: deprecated name of hash)').choices(['auto', 'algo', 'hash', 'read', 'none', 'crc']).default('auto'))
+    .addOption(new Option('--compare <how>', 'how to find sectors that already hold the image (crc: deprecated name of hash)').choices(['auto', 'hash', 'algo', 'none', 'crc']).default('auto'))
+    .option('--no-skip-unchanged', 'program every touched sector even when it already holds the image')
+    .addOption(new Option('--no-skip', 'deprecated: --no-skip-unchanged').hideHelp())
+    .option('--preserve', 'keep bytes of touched sectors outside the image (default when the flash can be read)')
+    .option('--no-preserve', 'let bytes of touched sectors outside the image be erased')
+    .addOption(new Option('--chip-erase <when>', 'erase the whole chip instead of sectors').choices(['auto', 'always', 'never']).default('auto'));
+}
+
+type JobFlags = ImageOptions & {
+  verify: CheckModeFlag;
+  compare: CheckModeFlag;
+  skipUnchanged: boolean;
+  preserve?: boolean;
+  chipErase: 'auto' | 'always' | 'never';
+};
+
+/** The library's job options for the flags, with deprecation warnings. */
+function jobOptions(options: JobFlags, con: Console): JobOptions {
+  const verify = checkMode(options.verify, '--verify');
+  const compare = checkMode(options.compare, '--compare');
+  for (const note of [verify.note, compare.note]) if (note) con.warn(note);
+  // `--no-skip` (old name) sets the .bin offset option to false.
+  const skipUnchanged = options.skipUnchanged !== false && options.skip !== false;
+  return {
+    verify: verify.mode as JobOptions['verify'],
+    compare: compare.mode as JobOptions['compare'],
+    skipUnchanged,
+    chipErase: options.chipErase,
+    ...(options.preserve === undefined ? {} : { preserve: options.preserve }),
+  };
+}
+
+/** Warns about bytes the job will erase without keeping, unless the user asked for that with --no-preserve. */
+function warnLost(job: JobPlan, ctx: Context, preserve: boolean | undefined): void {
+  const readable = ctx.memoryMapped || ctx.algorithm.functions.Read !== undefined;
+  const why = readable ? '--no-preserve' : `the flash is not memory mapped and '${ctx.algorithm.name}' has no Read routine, so they cannot be kept`;
+  const text = lostWarning(job.lost, why);
+  if (text === undefined) return;
+  if (preserve === false) ctx.con.info(text);
+  else ctx.con.warn(text);
+}
+
+/** A RAM region for planning without a target: the layout only sizes the transfers. */
+function nominalRam(algorithm: FlashAlgorithm): RamRegion {
+  const g = algorithm.geometry;
+  const start = g.start + g.size <= 0x20000000 || g.start >= 0x20040000 ? 0x20000000 : 0x60000000;
+  return { start, size: 0x40000 };
 }
 
 const program = new Command('rspflash')
   .version(VERSION)
   .description('Program the flash of Arm Cortex-M targets through any GDB server (J-Link, OpenOCD, pyOCD, QEMU).')
   .showHelpAfterError('(run with --help for usage)')
+  .configureOutput({
+    // With --json every failure is one JSON document on stdout (printed in the catch below); commander stays quiet.
+    writeErr: (text) => {
+      if (!wantsJson()) safeWrite(process.stderr, text);
+    },
+    outputError: (text, write) => {
+      if (!wantsJson()) write(text);
+    },
+  })
   .addHelpText(
     'after',
     `
@@ -174,251 +391,443 @@ Examples:
   rspflash program ext_flash.bin --base 0xC0000000 --board alif-e7-hp --algo Ensemble_IS25WX256.FLM
 
   # See what would happen first (no target needed)
-  rspflash plan app.hex --algo MyDevice.FLM --ram 0x20000000:0x10000
+  rspflash plan app.hex --algo MyDevice.FLM --ram 0x20000000:64K
 
   # Any GDB server, any algorithm, JSON for scripts
-  rspflash program app.elf --gdb localhost:3333 --algo STM32F4xx_1024.FLM --ram 0x20000000:0x10000 --json
+  rspflash program app.elf --gdb localhost:3333 --algo STM32F4xx_1024.FLM --ram 0x20000000:64K --json
+
+Sizes and addresses: 0x… or decimal, with K, KiB, M or MiB (binary units).
+Signals: the first Ctrl-C (or SIGTERM, SIGHUP) cancels and restores the target; a second quits at once.
 
 Exit codes:
   0 success   2 bad usage or input file   3 GDB server or connection
-  4 flash algorithm failed   5 verify failed   130 cancelled (Ctrl-C)`,
+  4 flash algorithm failed   5 verify failed   130 cancelled (Ctrl-C, SIGTERM, SIGHUP)`,
   )
   .exitOverride();
 
-addCommon(
+function wantsJson(): boolean {
+  return process.argv.includes('--json');
+}
+
+// program ---------------------------------------------------------------------
+
+addOutput(addJobOptions(addImage(addAlgorithm(addTarget(
   program
     .command('program')
     .description('erase, program and verify an image (.bin/.hex/.srec/.elf); sectors that already hold it are left alone')
-    .argument('<image>', 'image file: .bin (needs --base), Intel HEX, S-record or ELF')
-    .option('--base <addr>', 'load address of a .bin image, e.g. 0xC0000000')
-    .addOption(new Option('--verify <how>', 'how to check the result').choices(['auto', 'algo', 'crc', 'read', 'none']).default('auto'))
-    .option('--no-skip', 'program every touched sector even when it already holds the image')
-    .option('--preserve', 'keep bytes of touched sectors outside the image (default when the flash can be read)')
-    .option('--no-preserve', 'let bytes of touched sectors outside the image be erased')
-    .addOption(new Option('--chip-erase <when>', 'erase the whole chip instead of sectors').choices(['auto', 'always', 'never']).default('auto'))
-    .option('--dry-run', 'print the plan and stop (same as `rspflash plan`)')
-    .option('--svg <file>', 'with --dry-run: also write the plan as an SVG picture of the flash'),
-).action(async (file: string, options: CommonOptions & { base?: string; verify: 'auto'; skip: boolean; preserve?: boolean; chipErase: 'auto'; dryRun?: boolean; svg?: string }) => {
-  const ctx = await context(options);
-  const image = await readImage(file, options.base);
-  const signal = cancelOnSigint();
-  if (options.dryRun) return printPlan(ctx, image, options, file);
-  const preserve = options.preserve;
-  // Plan first, without the target: an image outside the flash is refused before anything is touched.
-  const readable = (options.memoryMapped ?? ctx.board?.memoryMapped ?? true) || ctx.algorithm.functions.Read !== undefined;
-  planProgram(image, ctx.algorithm, { readable, ...(preserve === undefined ? {} : { preserve }), chipErase: options.chipErase });
-  ctx.out.info(`${basename(file)}: ${imageSize(image)} bytes at ${hex32(imageStart(image) ?? 0)}..${hex32((imageEnd(image) ?? 1) - 1)} → ${ctx.algorithm.name}`);
-  const report = await withFlasher(options, ctx, signal, (f) =>
-    f.program(image, {
-      verify: options.verify,
-      skipUnchanged: options.skip,
-      ...(preserve === undefined ? {} : { preserve }),
-      chipErase: options.chipErase,
-      signal,
-      onProgress: ctx.out.progress,
-    }),
-  );
-  if (ctx.out.json) emitJSON({ ok: true, command: 'program', image: file, report });
-  else process.stderr.write(summarize('Done', report) + '\n');
-});
+    .argument('<image>', 'image file: .bin (needs --base), Intel HEX, S-record or ELF'),
+))))
+  .option('--dry-run', 'print the plan and stop (same as `rspflash plan`)')
+  .option('--svg <file>', 'with --dry-run: also write the plan as an SVG picture of the flash'))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rspflash program ext_flash.bin --base 0xC0000000 --board alif-e7-hp --algo Ensemble_IS25WX256.FLM
+  rspflash program app.hex --gdb localhost:3333 --algo STM32F4xx_1024.FLM --ram 0x20000000:64K --after reset
+  rspflash program app.bin --base 0x08000000 --skip 0x200 --algo MyDevice.FLM --ram 0x20000000:64K --progress json`,
+  )
+  .action(async (file: string, options: CommonOptions & JobFlags & { dryRun?: boolean; svg?: string }) => {
+    const con = start('program', options);
+    if (options.svg !== undefined && !options.dryRun) {
+      throw new UsageError('--svg draws the plan and needs --dry-run (or use rspflash plan --svg FILE)');
+    }
+    const cancel = new Cancellation();
+    const ctx = await context(options, con);
+    const image = await readImage(file, options);
+    if (options.svg !== undefined) await checkOutputPath(options.svg);
+    const opts = jobOptions(options, con);
+    // Planned without the target: an image outside the flash, or options it cannot honour, are refused before connecting.
+    const job = planProgramJob(image, ctx.algorithm, { ram: ctx.ram, memoryMapped: ctx.memoryMapped }, opts);
+    if (options.dryRun) return printPlan(ctx, image, job, options, file);
+    warnLost(job, ctx, options.preserve);
+    con.info(describeImage(file, image, options, ctx.algorithm));
+    const onProgress = (event: FlashEvent) => {
+      if (event.type === 'recover') {
+        const bytes = event.ranges.reduce((n, r) => n + r.length, 0);
+        con.warn(`Restoring ${formatBytes(bytes)} left in the journal ${event.journal} by a failed run: ${event.ranges.slice(0, 4).map(formatRange).join(', ')}${event.ranges.length > 4 ? ', …' : ''}`);
+      } else if (event.type === 'plan') con.detail(formatSteps(event.job));
+      else if (event.type === 'replan') for (const note of event.notes) con.detail(`note: ${note}`);
+      con.progress(event);
+    };
+    const report = await session(ctx, options, cancel, (f) => f.program(image, { ...opts, signal: cancel.signal, onProgress }));
+    if (con.json) emitJSON({ ok: true, command: 'program', image: file, report, notes: report.notes, ...said(con) });
+    else safeWrite(process.stderr, summarizeProgram(report) + '\n');
+  });
 
-addCommon(
+// erase -----------------------------------------------------------------------
+
+addOutput(addAlgorithm(addTarget(
   program
     .command('erase')
-    .description('erase sectors covering a range, or the whole chip')
+    .description('erase the sectors covering a range (widened to whole sectors), or the whole chip')
     .option('--address <addr>', 'start of the range (default: the start of the flash)')
     .option('--length <bytes>', 'length of the range, e.g. 64K')
-    .option('--chip', 'erase the whole device (EraseChip, or every sector)'),
-).action(async (options: CommonOptions & { address?: string; length?: string; chip?: boolean }) => {
-  const ctx = await context(options);
-  const signal = cancelOnSigint();
-  if (!options.chip && !options.length) throw new UsageError('Say what to erase: --length LEN [--address ADDR], or --chip');
-  const range = options.chip
-    ? ('chip' as const)
-    : { address: options.address ? parseNumber(options.address, '--address') : ctx.algorithm.geometry.start, length: parseNumber(options.length!, '--length') };
-  const report = await withFlasher(options, ctx, signal, (f) => f.erase(range, { signal, onProgress: ctx.out.progress }));
-  if (ctx.out.json) emitJSON({ ok: true, command: 'erase', report });
-  else process.stderr.write(summarize('Erased', report) + '\n');
-});
+    .option('--chip', 'erase the whole device (EraseChip, or every sector); not with --address or --length'),
+)))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rspflash erase --address 0xC0100000 --length 64K --board alif-e7-hp --algo Ensemble_IS25WX256.FLM
+  rspflash erase --chip --gdb localhost:3333 --algo STM32F4xx_1024.FLM --ram 0x20000000:64K`,
+  )
+  .action(async (options: CommonOptions & { address?: string; length?: string; chip?: boolean }) => {
+    const con = start('erase', options);
+    // A destructive command refuses ambiguous input: `--chip --length 4K` must not erase the whole chip.
+    if (options.chip && (options.length !== undefined || options.address !== undefined)) {
+      throw new UsageError('--chip erases the whole device and cannot be combined with --address or --length: give one or the other');
+    }
+    if (!options.chip && options.length === undefined) throw new UsageError('Say what to erase: --length LEN [--address ADDR], or --chip');
+    const cancel = new Cancellation();
+    const ctx = await context(options, con);
+    const range: MemoryRange | 'chip' = options.chip
+      ? 'chip'
+      : checkedRange(options.address ? parseNumber(options.address, '--address') : ctx.algorithm.geometry.start, parseLength(options.length!, '--length'), 'erase range');
+    // Planned without the target: a range outside the flash is refused before connecting.
+    const layout = planRamLayout(ctx.algorithm, ctx.ram, { buffers: 1 });
+    const planned = planErase(range, jobTarget(ctx.algorithm, layout, ctx.memoryMapped));
+    if (range !== 'chip' && (planned.erased.address !== range.address || planned.erased.length !== range.length)) {
+      con.info(`${formatRange(range)} is widened to whole sectors: ${formatRange(planned.erased)} (${planned.sectors} sector${planned.sectors === 1 ? '' : 's'})`);
+    }
+    const report = await session(ctx, options, cancel, (f) => f.erase(range, { signal: cancel.signal, onProgress: con.progress }));
+    if (con.json) {
+      emitJSON({ ok: true, command: 'erase', requested: range === 'chip' ? 'chip' : range, erased: report.erased, report, ...said(con) });
+    } else safeWrite(process.stderr, summarizeErase(report, range) + '\n');
+  });
 
-addCommon(
+// verify ----------------------------------------------------------------------
+
+addOutput(addImage(addAlgorithm(addTarget(
   program
     .command('verify')
-    .description('check that flash holds an image')
+    .description('check that the flash holds an image; lists the differing ranges when it does not (exit 5)')
     .argument('<image>', 'image file')
-    .option('--base <addr>', 'load address of a .bin image')
-    .addOption(new Option('--verify <how>', 'how to compare').choices(['auto', 'algo', 'crc', 'read']).default('auto')),
-).action(async (file: string, options: CommonOptions & { base?: string; verify: 'auto' }) => {
-  const ctx = await context(options);
-  const image = await readImage(file, options.base);
-  const signal = cancelOnSigint();
-  const report = await withFlasher(options, ctx, signal, (f) => f.verify(image, { verify: options.verify, signal, onProgress: ctx.out.progress }));
-  if (ctx.out.json) emitJSON({ ok: true, command: 'verify', image: file, report });
-  else process.stderr.write(summarize('Verified', report) + '\n');
-});
+    .addOption(new Option('--verify <how>', 'how to compare (crc: deprecated name of hash)').choices(['auto', 'algo', 'hash', 'read', 'crc']).default('auto')),
+))))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rspflash verify ext_flash.bin --base 0xC0000000 --board alif-e7-hp --algo Ensemble_IS25WX256.FLM
+  rspflash verify app.elf --verify read --gdb localhost:3333 --algo STM32F4xx_1024.FLM --ram 0x20000000:64K`,
+  )
+  .action(async (file: string, options: CommonOptions & ImageOptions & { verify: CheckModeFlag }) => {
+    const con = start('verify', options);
+    const cancel = new Cancellation();
+    const ctx = await context(options, con);
+    const image = await readImage(file, options);
+    const { mode, note } = checkMode(options.verify, '--verify');
+    if (note) con.warn(note);
+    const layout = planRamLayout(ctx.algorithm, ctx.ram, { buffers: 1 });
+    planVerify(image, jobTarget(ctx.algorithm, layout, ctx.memoryMapped), mode as 'auto'); // refuses an image outside the flash before connecting
+    const report = await session(ctx, options, cancel, (f) => f.verify(image, { verify: mode as 'auto', signal: cancel.signal, onProgress: con.progress }));
+    if (con.json) emitJSON({ ok: true, command: 'verify', image: file, report, ...said(con) });
+    else safeWrite(process.stderr, summarizeVerify(report) + '\n');
+  });
 
-addCommon(
+// read ------------------------------------------------------------------------
+
+addOutput(addAlgorithm(addTarget(
   program
     .command('read')
-    .description('read flash into a file (.bin, .hex or .srec by the output name)')
+    .description('read flash (through the algorithm) or, with --memory, any memory-mapped range, into a .bin, .hex or .srec file')
     .argument('<address>', 'first address, e.g. 0xC0000000')
     .argument('<length>', 'bytes to read, e.g. 1M')
-    .requiredOption('-o, --output <file>', 'output file'),
-).action(async (addressText: string, lengthText: string, options: CommonOptions & { output: string }) => {
-  const ctx = await context(options);
-  const address = parseNumber(addressText, 'address');
-  const length = parseNumber(lengthText, 'length');
-  const signal = cancelOnSigint();
-  const data = await withFlasher(options, ctx, signal, (f) => f.read(address, length));
-  const image = createImage([{ address, data }]);
-  const out = /\.(hex|ihex|ihx)$/i.test(options.output)
-    ? imageToIntelHex(image)
-    : /\.(srec|s19|s28|s37|mot)$/i.test(options.output)
-      ? imageToSrec(image)
-      : data;
-  await writeFile(options.output, out);
-  if (ctx.out.json) emitJSON({ ok: true, command: 'read', address, length, output: options.output });
-  else ctx.out.info(`Read ${length} bytes at ${hex32(address)} into ${options.output}`);
-});
+    .requiredOption('-o, --output <file>', 'output file; .hex/.ihex and .srec/.s19/.s28/.s37/.mot by name, else raw binary')
+    .option('--memory', 'read memory as the core sees it, without a flash algorithm (memory-mapped flash, RAM, registers); needs no --algo'),
+)))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rspflash read 0xC0000000 1M -o dump.bin --board alif-e7-hp --algo Ensemble_IS25WX256.FLM
+  rspflash read 0x08000000 64K -o app.hex --memory --gdb localhost:3333`,
+  )
+  .action(async (addressText: string, lengthText: string, options: CommonOptions & { output: string; memory?: boolean }) => {
+    const con = start('read', options);
+    const range = checkedRange(parseNumber(addressText, 'address'), parseLength(lengthText, 'length'), 'read');
+    await checkOutputPath(options.output);
+    const cancel = new Cancellation();
+    let data: Uint8Array;
+    if (options.memory) {
+      if (range.length > MAX_MEMORY_READ) throw new UsageError(`read --memory takes at most ${formatBytes(MAX_MEMORY_READ)} at once (asked ${formatBytes(range.length)})`);
+      data = await readMemory(options, range, con, cancel);
+    } else {
+      const ctx = await context(options, con);
+      const g = ctx.algorithm.geometry;
+      const flash = { address: g.start, length: g.size };
+      if (range.address < g.start || range.address + range.length > g.start + g.size) {
+        throw new UsageError(`${formatRange(range)} is not inside the flash ${formatRange(flash)} of '${ctx.algorithm.name}'`, {
+          hint: 'To read other memory (RAM, memory-mapped flash) without a flash algorithm, add --memory.',
+        });
+      }
+      data = await session(ctx, options, cancel, (f) => readInChunks(range, con, cancel.signal, (r) => f.read(r, { signal: cancel.signal })));
+    }
+    await writeOutput(options.output, range.address, data);
+    if (con.json) emitJSON({ ok: true, command: 'read', address: range.address, length: range.length, output: options.output, memory: options.memory === true, ...said(con) });
+    else con.info(`Read ${formatBytes(range.length)} at ${formatRange(range)} into ${options.output}`);
+  });
 
-addCommon(
+/** Reads a range a chunk at a time, with progress and cancellation between chunks. */
+async function readInChunks(range: MemoryRange, con: Console, signal: AbortSignal, read: (r: MemoryRange) => Promise<Uint8Array>): Promise<Uint8Array> {
+  const out = new Uint8Array(range.length);
+  const started = performance.now();
+  con.progress({ type: 'phase-start', phase: 'read', total: range.length, unit: 'bytes' });
+  for (let done = 0; done < range.length; ) {
+    if (signal.aborted) throw new AbortedError('Reading was cancelled; nothing was written to the output file');
+    const n = Math.min(READ_CHUNK, range.length - done);
+    out.set(await read({ address: range.address + done, length: n }), done);
+    done += n;
+    con.progress({ type: 'progress', phase: 'read', done, total: range.length, elapsedMs: Math.round(performance.now() - started) });
+  }
+  con.progress({ type: 'phase-end', phase: 'read', elapsedMs: Math.round(performance.now() - started) });
+  return out;
+}
+
+/** `read --memory`: a plain GDB memory read, no algorithm loaded; the target is left as it was found (halted by the connect). */
+async function readMemory(options: CommonOptions, range: MemoryRange, con: Console, cancel: Cancellation): Promise<Uint8Array> {
+  const timeoutMs = parseTimeout(options.timeout ?? '10000');
+  const gdb = await connect(options.gdb, { timeoutMs, signal: cancel.signal });
+  try {
+    con.info(`Connected to ${gdb.server.kind === 'unknown' ? 'a GDB server' : gdb.server.kind} (PacketSize ${gdb.server.packetSize})`);
+    return await readInChunks(range, con, cancel.signal, (r) => gdb.readMemory(r.address, r.length));
+  } finally {
+    con.done();
+    await gdb.close().catch(() => undefined);
+  }
+}
+
+async function writeOutput(path: string, address: number, data: Uint8Array): Promise<void> {
+  const image = createImage([{ address, data }]);
+  const bytes = /\.(hex|ihex|ihx)$/i.test(path) ? imageToIntelHex(image) : /\.(srec|s19|s28|s37|mot)$/i.test(path) ? imageToSrec(image) : data;
+  await writeFile(path, bytes).catch((err: unknown) => {
+    throw FileError.fromSystemError(err, path);
+  });
+}
+
+// plan ------------------------------------------------------------------------
+
+addOutput(addJobOptions(addImage(addAlgorithm(
   program
     .command('plan')
-    .description('show what `program` would do (sectors to erase, pages to program, bytes to keep) without a target')
+    .description('show what `program` would do (sectors, steps, bytes kept or lost) without a target')
     .argument('<image>', 'image file')
-    .option('--base <addr>', 'load address of a .bin image')
-    .option('--preserve', 'plan to keep bytes of touched sectors outside the image')
-    .option('--no-preserve', 'plan as if bytes outside the image may be erased')
     .option('--memory-mapped', 'plan for flash that reads at its address (default: from --board, else yes)')
-    .option('--no-memory-mapped', 'plan for flash that cannot be read at its address (no bytes kept)')
-    .option('--svg <file>', 'also write the plan as an SVG picture of the flash')
-    .addOption(new Option('--chip-erase <when>', 'chip erase decision').choices(['auto', 'always', 'never']).default('auto')),
-  false,
-).action(async (file: string, options: CommonOptions & { base?: string; preserve?: boolean; chipErase: 'auto'; svg?: string }) => {
-  const ctx = await context(options, false);
-  await printPlan(ctx, await readImage(file, options.base), options, file);
-});
+    .option('--no-memory-mapped', 'plan for flash that cannot be read at its address')
+    .option('--svg <file>', 'also write the plan as an SVG picture of the flash'),
+))))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rspflash plan app.hex --algo MyDevice.FLM --ram 0x20000000:64K
+  rspflash plan ext_flash.bin --base 0xC0000000 --board alif-e7-hp --algo Ensemble_IS25WX256.FLM --svg plan.svg`,
+  )
+  .action(async (file: string, options: CommonOptions & JobFlags & { svg?: string }) => {
+    const con = start('plan', options);
+    const board = options.board ? boardPreset(options.board) : undefined;
+    if (!options.algo) {
+      throw new UsageError('--algo FILE is required: the plan follows the algorithm\'s sectors', { hint: board ? algorithmSource(board) : 'See rspflash plan --help.' });
+    }
+    const algorithm = loadAlgorithm(await readInput(options.algo), { source: options.algo });
+    const ram = options.ram ? regionOf(parseRam(options.ram)) : (board?.ram ?? nominalRam(algorithm));
+    if (!options.ram && !board) con.detail(`No --ram or --board: transfers planned for ${formatBytes(ram.size)} of RAM; give --ram for the real run sizes`);
+    const ctx: Context = { con, board, algorithm, ram, memoryMapped: options.memoryMapped ?? board?.memoryMapped ?? true, timeoutMs: 0 };
+    const image = await readImage(file, options);
+    if (options.svg !== undefined) await checkOutputPath(options.svg);
+    const job = planProgramJob(image, algorithm, { ram, memoryMapped: ctx.memoryMapped }, jobOptions(options, con));
+    await printPlan(ctx, image, job, options, file);
+  });
 
-addCommon(
+async function printPlan(ctx: Context, image: Image, job: JobPlan, options: JobFlags & { svg?: string; preserve?: boolean }, file: string): Promise<void> {
+  warnLost(job, ctx, options.preserve);
+  if (options.svg) {
+    await writeFile(options.svg, planToSvg(job.layout, { title: `${basename(file)} → ${ctx.algorithm.name}` })).catch((err: unknown) => {
+      throw FileError.fromSystemError(err, options.svg);
+    });
+  }
+  if (ctx.con.json) {
+    emitJSON({
+      ok: true,
+      command: 'plan',
+      image: file,
+      plan: planToJSON(job.layout),
+      steps: stepsToJSON(job),
+      notes: job.notes,
+      lost: job.lost,
+      map: planSectorRuns(job.layout),
+      ...(options.svg ? { svg: options.svg } : {}),
+      ...said(ctx.con),
+    });
+    return;
+  }
+  safeWrite(process.stdout, `${formatPlan(job.layout)}\n\nSteps:\n${formatSteps(job)}\n`);
+  if (options.svg) ctx.con.info(`Wrote ${options.svg}`);
+  void image;
+}
+
+// recover ---------------------------------------------------------------------
+
+addOutput(addAlgorithm(addTarget(
+  program
+    .command('recover')
+    .description('restore the bytes a failed or cancelled program run kept in the recovery journal, and nothing else'),
+)))
+  .addHelpText(
+    'after',
+    `
+A program run journals the bytes it keeps (parts of touched sectors outside the image) on the host
+before it erases them; if the run fails, the next program run restores them first. recover does only
+that, with the same --algo/--board/--ram (the journal is per algorithm and flash range).
+
+Examples:
+  rspflash recover --board alif-e7-hp --algo Ensemble_IS25WX256.FLM`,
+  )
+  .action(async (options: CommonOptions) => {
+    const con = start('recover', options);
+    const cancel = new Cancellation();
+    const ctx = await context(options, con);
+    let ranges: readonly MemoryRange[] = [];
+    let journal: string | undefined;
+    const onProgress = (event: FlashEvent) => {
+      if (event.type === 'recover') ranges = event.ranges;
+      con.progress(event);
+    };
+    const report = await session(ctx, options, cancel, async (f) => {
+      journal = f.journal?.path;
+      return f.recover({ signal: cancel.signal, onProgress });
+    });
+    if (con.json) {
+      emitJSON({ ok: true, command: 'recover', restored: report !== undefined, journal, ranges, ...(report ? { report } : {}), ...said(con) });
+    } else if (report === undefined) {
+      safeWrite(process.stderr, `Nothing to recover: no journal of kept bytes for '${ctx.algorithm.name}'${journal ? ` (${journal})` : ''}\n`);
+    } else {
+      safeWrite(
+        process.stderr,
+        `✔ Restored ${formatBytes(report.bytesRecovered)} from the journal ${journal}: ${ranges.slice(0, 8).map(formatRange).join(', ')}${ranges.length > 8 ? ', …' : ''}\n`,
+      );
+    }
+  });
+
+// info ------------------------------------------------------------------------
+
+addOutput(addAlgorithm(
   program
     .command('info')
-    .description('describe a flash algorithm (--algo), and with --connect the GDB server and target')
-    .option('--connect', 'also connect to the GDB server and show what it reports')
-    .option('--gdb <host:port>', 'GDB server to use', 'localhost:2331'),
-  false,
-).action(async (options: CommonOptions & { connect?: boolean }) => {
-  const out = createOutput(options);
-  const document: Record<string, unknown> = { ok: true, command: 'info' };
-  if (options.algo) {
-    const algorithm = loadAlgorithm(await readFile(options.algo), options.algo);
-    const board = options.board ? boardPreset(options.board) : undefined;
-    const ram = options.ram ? parseRam(options.ram) : board?.ram;
-    const layout = ram ? planRamLayout(algorithm, ram) : undefined;
-    document.algorithm = {
-      name: algorithm.name,
-      format: algorithm.format,
-      deviceType: algorithm.deviceType,
-      size: algorithm.blob.length,
-      loadAddress: algorithm.loadAddress,
-      staticBaseOffset: algorithm.staticBaseOffset,
-      functions: algorithm.functions,
-      geometry: algorithm.geometry,
-      timeouts: algorithm.timeouts,
-      ...(layout ? { layout } : {}),
-    };
-    if (!out.json) {
-      process.stdout.write(describeAlgorithm(algorithm) + '\n');
-      if (layout) process.stdout.write(describeLayout(layout) + '\n');
+    .description('describe a flash algorithm (--algo) and its RAM layout, and with --connect the GDB server and target')
+    .option('--connect', 'connect to the GDB server and show what it reports (core registers with -v)')
+    .option('--gdb <endpoint>', 'GDB server for --connect', 'localhost:2331')
+    .option('--timeout <ms>', 'time the GDB server has to answer one request', '10000'),
+))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rspflash info --algo Ensemble_IS25WX256.FLM --board alif-e7-hp
+  rspflash info --connect --gdb localhost:2331 -v`,
+  )
+  .action(async (options: CommonOptions & { connect?: boolean }) => {
+    const con = start('info', options);
+    if (!options.algo && !options.connect) {
+      throw new UsageError('Say what to describe: --algo FILE (a flash algorithm and its RAM layout) and/or --connect (the GDB server and target)');
     }
-  }
-  if (options.connect || !options.algo) {
-    const gdb = await connect(options.gdb);
-    try {
-      const registers = gdb.state === 'halted' ? await gdb.readCoreRegisters() : {};
-      document.server = {
-        kind: gdb.server.kind,
-        packetSize: gdb.server.packetSize,
-        noAck: gdb.server.noAck,
-        features: Object.fromEntries(gdb.server.features),
-        stop: gdb.initialStop,
-        registers: gdb.registers.map((r) => ({ name: r.name, regnum: r.regnum, bitsize: r.bitsize })),
-        values: registers,
-        memoryMap: await gdb.memoryMap(),
+    const document: Record<string, unknown> = { ok: true, command: 'info' };
+    const timeoutMs = parseTimeout(options.timeout ?? '10000');
+    if (options.algo) {
+      const algorithm = loadAlgorithm(await readInput(options.algo), { source: options.algo });
+      const board = options.board ? boardPreset(options.board) : undefined;
+      const ram = options.ram ? regionOf(parseRam(options.ram)) : board?.ram;
+      const layout = ram ? planRamLayout(algorithm, ram) : undefined;
+      document.algorithm = {
+        name: algorithm.name,
+        format: algorithm.format,
+        deviceType: algorithm.deviceType,
+        size: algorithm.blob.length,
+        loadAddress: algorithm.loadAddress,
+        staticBaseOffset: algorithm.staticBaseOffset,
+        functions: algorithm.functions,
+        geometry: algorithm.geometry,
+        timeouts: algorithm.timeouts,
+        ...(layout ? { layout } : {}),
       };
-      if (!out.json) {
-        const lines = [
-          `GDB server  ${gdb.server.kind} at ${options.gdb}`,
-          `  PacketSize ${gdb.server.packetSize}, no-ack ${gdb.server.noAck}, resume by ${DIALECTS[gdb.server.kind].resume}`,
-          `  features   ${[...gdb.server.features].map(([k, v]) => (v === true ? k : v === false ? `${k}-` : `${k}=${v}`)).join(' ')}`,
-          `  registers  ${gdb.registers.length} (${gdb.registers.slice(0, 20).map((r) => r.name).join(' ')}${gdb.registers.length > 20 ? ' …' : ''})`,
-          ...Object.entries(registers).map(([name, value]) => `    ${name.padEnd(5)} ${hex32(value)}`),
-        ];
-        process.stdout.write(lines.join('\n') + '\n');
+      if (!con.json) {
+        safeWrite(process.stdout, describeAlgorithm(algorithm) + '\n');
+        if (layout) safeWrite(process.stdout, describeLayout(layout) + '\n');
       }
-    } finally {
-      await gdb.close();
     }
-  }
-  if (out.json) emitJSON(document);
-});
+    if (options.connect) {
+      const gdb = await connect(options.gdb, { timeoutMs });
+      try {
+        const registers = gdb.state === 'halted' ? await gdb.readCoreRegisters() : {};
+        document.server = {
+          kind: gdb.server.kind,
+          packetSize: gdb.server.packetSize,
+          noAck: gdb.server.noAck,
+          features: Object.fromEntries(gdb.server.features),
+          stop: gdb.initialStop,
+          registers: gdb.registers.map((r) => ({ name: r.name, regnum: r.regnum, bitsize: r.bitsize })),
+          values: registers,
+          memoryMap: await gdb.memoryMap(),
+        };
+        if (!con.json) {
+          const lines = [
+            `GDB server  ${gdb.server.kind} at ${options.gdb}`,
+            `  PacketSize ${gdb.server.packetSize}, no-ack ${gdb.server.noAck}, resume by ${DIALECTS[gdb.server.kind].resume}`,
+            `  features   ${[...gdb.server.features].map(([k, v]) => (v === true ? k : v === false ? `${k}-` : `${k}=${v}`)).join(' ')}`,
+            `  registers  ${gdb.registers.length} (${gdb.registers.slice(0, 20).map((r) => r.name).join(' ')}${gdb.registers.length > 20 ? ' …' : ''})`,
+            ...(con.verbose ? Object.entries(registers).map(([name, value]) => `    ${name.padEnd(5)} ${hex32(value)}`) : []),
+          ];
+          safeWrite(process.stdout, lines.join('\n') + '\n');
+        }
+      } finally {
+        await gdb.close();
+      }
+    }
+    if (con.json) emitJSON({ ...document, ...said(con) });
+  });
+
+// boards ----------------------------------------------------------------------
 
 program
   .command('boards')
   .description('list the board presets')
   .option('--json', 'JSON output')
   .action((options: { json?: boolean }) => {
+    current.command = 'boards';
     if (options.json) return emitJSON({ ok: true, command: 'boards', boards: BOARDS });
     for (const b of Object.values(BOARDS)) {
-      process.stdout.write(
-        `${b.name.padEnd(14)} ${b.description}\n${''.padEnd(15)}RAM ${hex32(b.ram.start)}+0x${b.ram.size.toString(16)}, flash ${hex32(b.flash.start)}${b.jlinkDevice ? `, J-Link device ${b.jlinkDevice}` : ''}\n`,
+      safeWrite(
+        process.stdout,
+        `${b.name.padEnd(14)} ${b.description}\n${''.padEnd(15)}RAM ${formatRange({ address: b.ram.start, length: b.ram.size })}, flash ${hex32(b.flash.start)}${b.jlinkDevice ? `, J-Link device ${b.jlinkDevice}` : ''}\n${''.padEnd(15)}algorithm: ${algorithmSource(b)}\n`,
       );
     }
   });
 
-async function printPlan(
-  ctx: Context,
-  image: Image,
-  options: CommonOptions & { preserve?: boolean; chipErase?: 'auto' | 'always' | 'never'; svg?: string },
-  file: string,
-): Promise<void> {
-  // The plan needs no target: a pure function of the image and the algorithm's geometry.
-  const readable = options.memoryMapped ?? ctx.board?.memoryMapped ?? true;
-  const plan = planProgram(image, ctx.algorithm, {
-    readable: readable || ctx.algorithm.functions.Read !== undefined,
-    ...(options.preserve === undefined ? {} : { preserve: options.preserve }),
-    chipErase: options.chipErase ?? 'auto',
-  });
-  if (options.svg) await writeFile(options.svg, planToSvg(plan, { title: `${basename(file)} → ${ctx.algorithm.name}` }));
-  if (ctx.out.json) emitJSON({ ok: true, command: 'plan', image: file, plan: planToJSON(plan), map: planSectorRuns(plan), ...(options.svg ? { svg: options.svg } : {}) });
-  else {
-    process.stdout.write(formatPlan(plan) + '\n');
-    if (options.svg) ctx.out.info(`Wrote ${options.svg}`);
-  }
-}
+// ---------------------------------------------------------------------------
 
-/** First Ctrl-C cancels between calls (UnInit still runs, target left halted); a second one exits at once. */
-function cancelOnSigint(): AbortSignal {
-  const controller = new AbortController();
-  let count = 0;
-  process.on('SIGINT', () => {
-    count++;
-    if (count === 1) {
-      process.stderr.write('\nCancelling after the current call (Ctrl-C again to quit at once)…\n');
-      controller.abort();
-    } else process.exit(EXIT.aborted);
-  });
-  return controller.signal;
-}
-
+ignoreClosedPipes();
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
+  current.con?.done();
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err.exitCode !== 0 && wantsJson()) {
+      emitJSON({ ok: false, ...(current.command ? { command: current.command } : {}), error: { name: 'UsageError', code: 'RSPFLASH_USAGE', message: err.message.replace(/^error: /, '') } });
+    }
   } else {
-    const wantsJson = process.argv.includes('--json');
-    if (wantsJson) emitJSON({ ok: false, error: errorJSON(err) });
-    else printError(err);
+    const e = toRspflashError(err);
+    const ranges = e.ranges ?? [];
+    if (wantsJson()) {
+      const error = errorJSON(err);
+      if (ranges.length > 0 && error.ranges === undefined) error.ranges = ranges;
+      emitJSON({ ok: false, ...(current.command ? { command: current.command } : {}), error, ...(current.con ? said(current.con) : {}) });
+    } else {
+      printError(err);
+      const lines = riskLines(ranges);
+      if (lines.length > 0) safeWrite(process.stderr, lines.join('\n') + '\n');
+    }
     process.exitCode = exitCodeOf(err);
   }
 }
