@@ -16,10 +16,20 @@ import { parseStopReply } from '../../lib/gdb/stop.js';
 import { parseTargetXml } from '../../lib/gdb/target-xml.js';
 import { parseMemoryMap } from '../../lib/gdb/memory-map.js';
 import { PacketParser, decodeRunLength } from '../../lib/rsp/packet.js';
-import { planProgram } from '../../lib/flash/flasher.js';
+import { planProgramJob } from '../../lib/flash/steps.js';
+import type { Image } from '../../lib/image/image.js';
+import type { FlashAlgorithm } from '../../lib/algo/algorithm.js';
+import { BOARDS } from '../../lib/boards.js';
+
 import { PT_LOAD, SHF, writeElf } from '../helpers/elf-writer.js';
 import { alifLikeFlm } from '../algo/synthetic.js';
 import { Outcomes, norSim } from './harness.js';
+
+/** The job `program` would plan, without a target. */
+function planProgram(img: Image, algorithm: FlashAlgorithm) {
+  return planProgramJob(img, algorithm, { ram: BOARDS['qemu-an547']!.ram });
+}
+
 
 const outcomes = new Outcomes();
 afterAll(() => outcomes.write());

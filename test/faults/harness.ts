@@ -157,12 +157,13 @@ export async function sectorsHolding(bed: Bed, img: Image): Promise<{ holding: n
 
 /**
  * Bytes of the image the progress events claim are in flash: the last
- * `progress` of the `program` phase (programming goes in address order, and
- * with the algorithm's Verify each buffer is verified before it is counted).
+ * `progress` of the `write` phase × the sector size (sectors go in address
+ * order, and with the algorithm's Verify each run is verified before it is counted).
  */
 export function claimedProgrammed(events: readonly FlashEvent[]): number {
   let done = 0;
-  for (const e of events) if (e.type === 'progress' && e.phase === 'program') done = e.done;
+  // The write phase counts sectors (each erased, programmed and verified in one run), in address order.
+  for (const e of events) if (e.type === 'progress' && e.phase === 'write') done = e.done * SECTOR;
   return done;
 }
 

@@ -10,13 +10,22 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GdbClient } from '../../lib/gdb/client.js';
-import { Flasher, planProgram } from '../../lib/flash/flasher.js';
+import { Flasher } from '../../lib/flash/flasher.js';
+import { planProgramJob } from '../../lib/flash/steps.js';
+import type { FlashAlgorithm } from '../../lib/algo/algorithm.js';
+
 import type { RamRegion } from '../../lib/algo/layout.js';
 import type { Image } from '../../lib/image/image.js';
 import { RspflashError } from '../../lib/errors.js';
 import { FIXTURES } from '../helpers/qemu.js';
 import { gdbReadMemory, gdbWriteMemory } from '../helpers/gdb-multiarch.js';
 import { FLASH, Outcomes, RAM, TIMEOUT_MS, activeResources, expectNoLeaks, image, norSim, randomData, startBed, typed, type Bed } from './harness.js';
+
+/** The job `program` would plan, without a target. */
+function planProgram(img: Image, algorithm: FlashAlgorithm) {
+  return planProgramJob(img, algorithm, { ram: RAM });
+}
+
 
 const FLASH_SIZE = 32 << 20;
 /** On mps3-an547 this reads as zeros and ignores writes (no RAM behind it): 16 KiB, enough for a small layout. */

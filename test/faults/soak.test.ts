@@ -72,12 +72,13 @@ function randomSegments(rng: () => number, model: Uint8Array, partial: boolean):
 
 function nextJob(rng: () => number, model: Uint8Array, cycle: number): Job {
   const r = rng();
-  const kind = r < 0.45 ? 'random image' : r < 0.85 ? 'partial update' : r < 0.93 ? 'random image (preserve off)' : 'random image (verify crc)';
+  const kind = r < 0.45 ? 'random image' : r < 0.85 ? 'partial update' : r < 0.93 ? 'random image (preserve off)' : 'random image (verify hash)';
   const segments = randomSegments(rng, model, kind === 'partial update');
   const image = createImage(segments.map((s) => ({ ...s, source: `soak cycle ${cycle}` })));
-  const options: ProgramOptions = {};
-  if (kind.endsWith('(preserve off)')) options.preserve = false;
-  if (kind.endsWith('(verify crc)')) options.verify = 'crc';
+  const options: ProgramOptions = {
+    ...(kind.endsWith('(preserve off)') ? { preserve: false } : {}),
+    ...(kind.endsWith('(verify hash)') ? { verify: 'hash' as const } : {}),
+  };
   return { kind, image, options };
 }
 

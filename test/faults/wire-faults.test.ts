@@ -127,7 +127,7 @@ const recoverable: Recoverable[] = [
     // write, not the damaged one, so a '-' cannot recover it (found here; the client now takes the
     // damaged reply and sends the write again).
     fault: "an 'OK' to a pipelined memory write with a bad checksum",
-    faults: () => ({ rules: [{ direction: 'toClient', replyTo: /^M/, nth: nthIn(map, 'program', /^M/, 5), action: { kind: 'corrupt' } }] }),
+    faults: () => ({ rules: [{ direction: 'toClient', replyTo: /^M/, nth: nthIn(map, 'write', /^M/, 5), action: { kind: 'corrupt' } }] }),
     resend: 'client',
   },
   {
@@ -144,7 +144,7 @@ const recoverable: Recoverable[] = [
     // Found here: it failed with RSPFLASH_PROTOCOL "rejected a packet ('-') while 4 were in flight"
     // (QEMU stays in ack mode, yet memory writes were pipelined 4 deep).
     fault: 'a pipelined memory write with a bad checksum',
-    faults: () => ({ rules: [{ direction: 'toServer', match: /^M/, nth: nthIn(map, 'program', /^M/, 5), action: { kind: 'corrupt' } }] }),
+    faults: () => ({ rules: [{ direction: 'toServer', match: /^M/, nth: nthIn(map, 'write', /^M/, 5), action: { kind: 'corrupt' } }] }),
     resend: 'server',
   },
   {
@@ -233,19 +233,19 @@ const failing: Failing[] = [
   },
   {
     fault: 'E01 to a memory write of the second program buffer',
-    faults: () => ({ rules: [{ direction: 'toServer', match: /^M/, nth: nthIn(map, 'program', /^M/, 40), action: { kind: 'error' } }] }),
+    faults: () => ({ rules: [{ direction: 'toServer', match: /^M/, nth: nthIn(map, 'write', /^M/, 40), action: { kind: 'error' } }] }),
     codes: ['RSPFLASH_SERVER_ERROR'],
     names: /Programming 0xc[0-9a-f]{7}\.\.0xc[0-9a-f]{7} failed: Writing memory at 0x21[0-9a-f]{6} failed: the server answered 'E01'/,
   },
   {
     fault: "E01 instead of a stop reply to 'c' while programming",
-    faults: () => ({ rules: [{ direction: 'toServer', match: /^c$/, nth: nthIn(map, 'program', /^c$/, 3), action: { kind: 'error' } }] }),
+    faults: () => ({ rules: [{ direction: 'toServer', match: /^c$/, nth: nthIn(map, 'write', /^c$/, 3), action: { kind: 'error' } }] }),
     codes: ['RSPFLASH_SERVER_ERROR'],
     names: /Resuming the core \('c'\) failed: the server answered 'E01'/,
   },
   {
     fault: "E01 to a register read ('g') after a program run",
-    faults: () => ({ rules: [{ direction: 'toServer', match: /^g$/, nth: nthIn(map, 'program', /^g$/, 3), action: { kind: 'error' } }] }),
+    faults: () => ({ rules: [{ direction: 'toServer', match: /^g$/, nth: nthIn(map, 'write', /^g$/, 3), action: { kind: 'error' } }] }),
     codes: ['RSPFLASH_SERVER_ERROR'],
   },
   {
@@ -266,12 +266,12 @@ const failing: Failing[] = [
   },
   {
     fault: "connection dropped just after a program run's 'c' (the core runs on, nobody connected)",
-    faults: () => ({ rules: [{ direction: 'toServer', match: /^c$/, nth: nthIn(map, 'program', /^c$/, 4), action: { kind: 'drop', after: true } }] }),
+    faults: () => ({ rules: [{ direction: 'toServer', match: /^c$/, nth: nthIn(map, 'write', /^c$/, 4), action: { kind: 'drop', after: true } }] }),
     codes: ['RSPFLASH_CONNECTION_CLOSED'],
   },
   {
     fault: 'connection cut in the middle of a memory-write packet (program buffer)',
-    faults: () => ({ rules: [{ direction: 'toServer', afterBytes: map.bytesAt.program! + 40_000, action: { kind: 'drop' } }] }),
+    faults: () => ({ rules: [{ direction: 'toServer', afterBytes: map.bytesAt.write! + 40_000, action: { kind: 'drop' } }] }),
     codes: ['RSPFLASH_CONNECTION_CLOSED'],
   },
   {
@@ -281,7 +281,7 @@ const failing: Failing[] = [
         {
           direction: 'toServer',
           match: /^c$/,
-          nth: nthIn(map, 'program', /^c$/, 4),
+          nth: nthIn(map, 'write', /^c$/, 4),
           action: { kind: 'inject', payload: 'qRcmd,' + Buffer.from('system_reset').toString('hex'), afterMs: 0 },
         },
       ],
@@ -301,7 +301,7 @@ const failing: Failing[] = [
   },
   {
     fault: 'no reply to a memory write while programming',
-    faults: () => ({ rules: [{ direction: 'toServer', match: /^M/, nth: nthIn(map, 'program', /^M/, 3), action: { kind: 'stall' } }] }),
+    faults: () => ({ rules: [{ direction: 'toServer', match: /^M/, nth: nthIn(map, 'write', /^M/, 3), action: { kind: 'stall' } }] }),
     codes: ['RSPFLASH_RSP_TIMEOUT'],
     withinMs: TIMEOUT_MS + 1500,
   },

@@ -14,7 +14,7 @@ const MiB = 1024 * KiB;
 
 const CMSIS: AlgorithmFunction[] = ['Init', 'UnInit', 'EraseSector', 'ProgramPage', 'Verify'];
 
-function target(geometry: FlashGeometry, options: Partial<JobTarget> & { routines?: AlgorithmFunction[] } = {}): JobTarget {
+function target(geometry: FlashGeometry, options: Partial<Omit<JobTarget, 'routines'>> & { routines?: AlgorithmFunction[] } = {}): JobTarget {
   return {
     geometry,
     algorithm: 'test',
