@@ -51,14 +51,13 @@ export function summarizeProgram(report: FlashReport): string {
 
 /** `✔ Erased 0xc1b00000..0xc1b00fff (1 sector) in 0.02 s`, saying when the range asked for was widened. */
 export function summarizeErase(report: FlashReport, asked: MemoryRange | 'chip'): string {
-  const what = report.chipErase
-    ? 'the whole chip (EraseChip)'
-    : `${report.erased ? formatRange(report.erased) : 'nothing'} (${plural(report.sectorsErased, 'sector')})`;
+  if (report.chipErase) return `${pc.green('✔')} Erased the whole chip (EraseChip) in ${seconds(report)}`;
   const widened =
     asked !== 'chip' && report.erased && (report.erased.address !== asked.address || report.erased.length !== asked.length)
-      ? `; ${formatRange(asked)} widened to whole sectors`
+      ? `, widened from ${formatRange(asked)} to whole sectors`
       : '';
-  return `${pc.green('✔')} Erased ${what}${widened} in ${seconds(report)}`;
+  const what = `${report.erased ? formatRange(report.erased) : 'nothing'} (${plural(report.sectorsErased, 'sector')}${widened})`;
+  return `${pc.green('✔')} Erased ${what} in ${seconds(report)}`;
 }
 
 /** `✔ Verified: 8 KiB match the image (on-target hash) in 0.05 s`. */
