@@ -18,7 +18,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UsageError } from '../errors.js';
+import { FileError, UsageError } from '../errors.js';
 import { openPack, type CmsisPack, type OpenPackOptions } from './pack.js';
 import { closeMatches, parsePdsc } from './pdsc.js';
 import { comparePackVersions } from './version.js';
@@ -115,7 +115,9 @@ export async function findInstalledPack(name: string, root: string, options: Ope
   const allNames: string[] = [];
   const texts = new Map<InstalledPack, string>();
   for (const installed of packs) {
-    const text = await readFile(installed.pdsc, 'utf8');
+    const text = await readFile(installed.pdsc, 'utf8').catch((err: unknown) => {
+      throw FileError.fromSystemError(err, installed.pdsc);
+    });
     texts.set(installed, text);
     // Cheap test before parsing: the name must appear in the text.
     if (!text.toUpperCase().includes(wanted)) continue;
@@ -136,6 +138,6 @@ export async function findInstalledPack(name: string, root: string, options: Ope
   throw new UsageError(
     `no installed pack defines device ${JSON.stringify(name)} (searched ${packs.length} packs in ${root})` +
       (close.length > 0 ? `; close matches: ${close.join(', ')}` : ''),
-    { hint: 'Install its pack with `cpackget add Vendor::Name`, set CMSIS_PACK_ROOT, or give the pack with --pack FILE.' },
+    { hint: 'Install its pack with `cpackget add Vendor::Name`, set CMSIS_PACK_ROOT, or give the pack itself as `pack`.' },
   );
 }

@@ -22,7 +22,7 @@
  */
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
-import { FormatError } from '../errors.js';
+import { FileError, FormatError } from '../errors.js';
 import {
   matchPdscDevices,
   parsePdsc,
@@ -126,16 +126,19 @@ function missingFile(source: string, path: string): FormatError {
  * the pack). The only file-system reads of lib/pack are here.
  *
  * @throws {@link FormatError} as {@link openPackArchive}, or for a folder
- * without exactly one PDSC; Node's own error if the path does not exist.
+ * without exactly one PDSC; {@link FileError} if the path cannot be read.
  */
 export async function openPack(path: string, options: OpenPackOptions = {}): Promise<CmsisPack> {
   const limits: ZipLimits = { ...DEFAULT_ZIP_LIMITS, ...options.limits };
-  const info = await stat(path);
+  const fileError = (err: unknown): never => {
+    throw err instanceof FormatError ? err : FileError.fromSystemError(err, path);
+  };
+  const info = await stat(path).catch(fileError);
   let dir: string;
   let pdscName: string;
   if (info.isDirectory()) {
     dir = path;
-    const pdscs = (await readdir(dir)).filter((n) => n.toLowerCase().endsWith('.pdsc')).sort();
+    const pdscs = (await readdir(dir).catch(fileError)).filter((n) => n.toLowerCase().endsWith('.pdsc')).sort();
     if (pdscs.length !== 1) {
       throw new FormatError(
         pdscs.length === 0 ? `${path}: no .pdsc file in the pack folder` : `${path}: several .pdsc files in the pack folder (${pdscs.join(', ')})`,
@@ -150,7 +153,7 @@ export async function openPack(path: string, options: OpenPackOptions = {}): Pro
     if (info.size > limits.maxTotalSize) {
       throw new FormatError(`${path}: ${info.size} bytes, more than the ${limits.maxTotalSize} accepted for a pack`, path);
     }
-    return openPackArchive(new Uint8Array(await readFile(path)), path, options);
+    return openPackArchive(new Uint8Array(await readFile(path).catch(fileError)), path, options);
   }
   const files = folderFiles(dir, limits.maxEntrySize);
   const description = parsePdsc(decoder.decode(await files.read(pdscName)), join(dir, pdscName));
@@ -189,7 +192,11 @@ function folderFiles(dir: string, maxSize: number): PackFiles {
       const info = await stat(real);
       if (!info.isFile()) throw missingFile(dir, path);
       if (info.size > maxSize) throw new FormatError(`${dir}: ${path} is ${info.size} bytes, more than the ${maxSize} accepted`, dir);
-      return new Uint8Array(await readFile(real));
+      return new Uint8Array(
+        await readFile(real).catch((err: unknown) => {
+          throw FileError.fromSystemError(err, file);
+        }),
+      );
     },
   };
 }

@@ -464,7 +464,7 @@ export function findPdscDevice(pack: PackDescription, name: string): PdscDevice 
   throw new UsageError(
     `${pack.source}: no device ${JSON.stringify(name)} in ${pack.vendor}.${pack.name}` +
       (close.length > 0 ? `; close matches: ${close.join(', ')}` : ` (it describes ${pack.devices.length} devices)`),
-    { hint: 'List the devices of the pack with `rspflash devices --pack FILE [PATTERN]`.' },
+    { hint: 'Device names are the Dname and Dvariant entries of the PDSC; `listDevices` lists them.' },
   );
 }
 
@@ -506,7 +506,7 @@ export interface ResolvedDevice {
   readonly vendor?: string;
   readonly family: string;
   readonly subFamily?: string;
-  /** The processor chosen (`--core`), or the only one. */
+  /** The processor chosen (option `core`), or the only one. */
   readonly processor: PdscProcessor;
   /** All processors of the device. */
   readonly processors: readonly PdscProcessor[];
@@ -519,7 +519,7 @@ export interface ResolvedDevice {
 
 /** Options of {@link resolvePdscDevice}. */
 export interface ResolveDeviceOptions {
-  /** `Pname` of the processor (`--core`), needed when the device has several. */
+  /** `Pname` of the processor, needed when the device has several (the CLI's `--core`). */
   readonly core?: string;
 }
 
@@ -585,8 +585,8 @@ function chooseProcessor(pack: PackDescription, device: PdscDevice, core: string
   const list = names.join(', ');
   if (core === undefined) {
     if (device.processors.length > 1) {
-      throw new UsageError(`${device.name} has ${device.processors.length} processors (${list}): choose one with --core`, {
-        hint: `e.g. --core ${names[0]}`,
+      throw new UsageError(`${device.name} has ${device.processors.length} processors (${list}): choose one with \`core\``, {
+        hint: `Give one of ${list} as \`core\`.`,
       });
     }
     return device.processors[0] ?? {};
@@ -596,7 +596,7 @@ function chooseProcessor(pack: PackDescription, device: PdscDevice, core: string
   throw new UsageError(
     names.length > 0
       ? `${device.name} has no processor ${JSON.stringify(core)}; it has ${list}`
-      : `${device.name} has a single processor without a name in ${pack.source}: leave out --core`,
+      : `${device.name} has a single processor without a name in ${pack.source}: leave out \`core\``,
   );
 }
 

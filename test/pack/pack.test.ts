@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadAlgorithm } from '../../lib/algo/load.js';
-import { FormatError, UsageError } from '../../lib/errors.js';
+import { FileError, FormatError, UsageError } from '../../lib/errors.js';
 import { listDevices, openPack, openPackArchive, resolveDevice, type PackDevice } from '../../lib/pack/pack.js';
 import { rejection } from '../helpers/errors.js';
 import { formatError } from '../helpers/errors.js';
@@ -101,7 +101,7 @@ describe('an Alif-like pack', () => {
   it('needs --core, and names the processors', async () => {
     const err = await rejection(resolveDevice(openPackArchive(alifLikePack(), PACK), ALIF_DEVICE));
     expect(err).toBeInstanceOf(UsageError);
-    expect((err as Error).message).toMatch(/2 processors \(M55_HP, M55_HE\): choose one with --core/);
+    expect((err as Error).message).toMatch(/2 processors \(M55_HP, M55_HE\): choose one with `core`/);
   });
 
   it('lists close matches for a device it does not have', async () => {
@@ -183,6 +183,12 @@ describe('broken packs end in a FormatError', () => {
     const pack = openPackArchive(bytes, PACK);
     expect(pack.pdscPath).toBe('Ensemble/AlifSemiconductor.Ensemble.pdsc');
     expect((await pack.files.read('Flash/algorithms/Ensemble.FLM')).length).toBeGreaterThan(0);
+  });
+
+  it('a pack path that does not exist is a FileError with the reason', async () => {
+    const err = await rejection(openPack(join(tmp, 'missing.pack')));
+    expect(err).toBeInstanceOf(FileError);
+    expect((err as FileError).reason).toBe('ENOENT');
   });
 
   it('a truncated pack', () => {

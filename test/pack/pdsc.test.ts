@@ -117,7 +117,7 @@ describe('resolvePdscDevice', () => {
     expect(err.message).toMatch(/no device "W1-126" in Acme\.Widget_DFP; close matches: W1-128$/);
     expect(usageError(() => resolvePdscDevice(pack, 'W1')).message).toMatch(/close matches: W1-64, W1-128, W1-64-T, W1-128-Q, W0$/);
     expect(usageError(() => resolvePdscDevice(pack, 'NRF52')).message).toMatch(/\(it describes 5 devices\)$/);
-    expect(err.hint).toMatch(/rspflash devices/);
+    expect(err.hint).toMatch(/`listDevices` lists them/);
   });
 
   it('skips algorithms in a style it cannot run, and says why', () => {
@@ -135,7 +135,7 @@ describe('resolvePdscDevice', () => {
 
     it('refuses to guess the processor and lists the Pnames', () => {
       const err = usageError(() => resolvePdscDevice(alif, ALIF_DEVICE));
-      expect(err.message).toBe(`${ALIF_DEVICE} has 2 processors (M55_HP, M55_HE): choose one with --core`);
+      expect(err.message).toBe(`${ALIF_DEVICE} has 2 processors (M55_HP, M55_HE): choose one with \`core\``);
     });
 
     it('refuses an unknown Pname and lists the ones it has', () => {
