@@ -37,7 +37,8 @@ export type { MemoryRegion, MemoryType } from './gdb/memory-map.js';
 export type { ServerKind, ServerDialect } from './gdb/servers.js';
 
 export { withFlasher, type SessionOptions, type AfterSession } from './session.js';
-export { Flasher, type FlasherOptions, type ProgramOptions, type OperationOptions, type FlashOperation, type FlashStep } from './flash/flasher.js';
+export { Flasher, type FlasherOptions, type ProgramOptions, type OperationOptions } from './flash/flasher.js';
+export type { FlashOperation, FlashStep } from './flash/operation.js';
 export { watchProgress, type FlashEvent, type FlashPhase, type FlashReport, type ProgressListener } from './flash/progress.js';
 export { Journal, defaultJournalDir, journalPath, type JournalContent, type KeptBytes } from './flash/journal.js';
 export type { CompareMode, VerifyMode, CheckMethod } from './flash/checks.js';

@@ -23,11 +23,11 @@
  * `'crc'` is accepted as a deprecated alias of `'hash'`.
  * @module
  */
-import { UsageError } from '../errors.js';
+import { UsageError, VerifyError, hex32 } from '../errors.js';
 import { FNC_VERIFY } from '../algo/algorithm.js';
 import type { AlgorithmRunner } from '../algo/runner.js';
 import type { GdbClient } from '../gdb/client.js';
-import { spanOf, type MemoryRange } from '../range.js';
+import { formatRange, spanOf, type MemoryRange } from '../range.js';
 import { murmur3x128 } from './hash.js';
 
 /** How a check reads the flash. */
@@ -331,4 +331,17 @@ export function joinViews(parts: readonly Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
+}
+
+/** The error for a check that found differences: how many ranges, which (up to 8), and where each starts to differ. */
+export function differenceError(differences: readonly Difference[], step: { method: CheckMethod; expect: 'image' | 'erased' }): VerifyError {
+  const first = differences[0]!;
+  const list = differences
+    .slice(0, 8)
+    .map((d) => `${formatRange(d)}${d.firstDifference === undefined ? '' : ` (first at ${hex32(d.firstDifference)})`}`);
+  const n = differences.length;
+  return new VerifyError(
+    `Flash differs from ${step.expect === 'erased' ? 'the erased value' : 'the image'} in ${n} range${n === 1 ? '' : 's'} (checked by ${step.method}): ${list.join(', ')}${n > 8 ? ', …' : ''}`,
+    first.firstDifference ?? first.address,
+  );
 }

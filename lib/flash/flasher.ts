@@ -5,7 +5,7 @@
  * and verifies exactly the steps it is given, and cancels between runs.
  * @module
  */
-import { AbortedError, RspflashError, UsageError, VerifyError, toRspflashError, type RangeAtRisk } from '../errors.js';
+import { AbortedError, UsageError, type RangeAtRisk } from '../errors.js';
 import { createDebug } from '../debug.js';
 import type { GdbClient } from '../gdb/client.js';
 import { FNC_ERASE, FNC_VERIFY, type FlashAlgorithm } from '../algo/algorithm.js';
@@ -13,12 +13,14 @@ import { AlgorithmRunner, type RunnerOptions } from '../algo/runner.js';
 import type { RamRegion } from '../algo/layout.js';
 import type { Image } from '../image/image.js';
 import { formatRange, mergeRanges, spanOf, type MemoryRange } from '../range.js';
-import { findDifferences, type CheckContext, type VerifyMode } from './checks.js';
+import { differenceError, findDifferences, type CheckContext, type VerifyMode } from './checks.js';
 import { Journal, defaultJournalDir, describeJournal, journalPath, keptImage, keptRanges, type KeptBytes } from './journal.js';
-import { jobTarget, planErase, planJob, planVerify, type JobOptions, type JobPlan, type JobTarget, type Step } from './steps.js';
+import { checkInsideFlash, jobTarget, planErase, planJob, planVerify, type JobOptions, type JobPlan, type JobTarget, type Step } from './steps.js';
 import { JobContent, imageContent, type ExpectedContent } from './content.js';
-import { openFunction, withInitCalls, writeCalls, type CallTarget } from './write-run.js';
-import type { FlashEvent, FlashPhase, FlashReport, ProgressListener } from './progress.js';
+import { withInitCalls, writeCalls } from './write-run.js';
+import { AlgorithmCalls } from './calls.js';
+import { EMPTY_REPORT, named, startPhase, type Phase, type Run } from './operation.js';
+import type { FlashEvent, FlashReport, ProgressListener } from './progress.js';
 
 /** Options of {@link Flasher.create}. */
 export interface FlasherOptions extends Omit<RunnerOptions, 'ram'> {
@@ -55,69 +57,6 @@ export interface OperationOptions {
 }
 
 /**
- * What an operation was doing when it failed: a failed operation throws the
- * lower layer's error (same class and `code`) wrapped with this in its message
- * (`Programming 0xc0010000..0xc001ffff failed: …`) and in `operation`.
- */
-export interface FlashOperation {
-  operation: 'load' | 'recover' | 'compare' | 'keep' | 'erase' | 'write' | 'verify' | 'read' | 'uninit' | 'restore';
-  range: MemoryRange;
-}
-/** @deprecated Use {@link FlashOperation}. */
-export type FlashStep = FlashOperation;
-
-const VERBS: Record<FlashOperation['operation'], string> = {
-  load: 'Loading the flash algorithm into RAM at',
-  recover: 'Restoring kept bytes from the recovery journal at',
-  compare: 'Comparing the flash with the image at',
-  keep: 'Reading the bytes to keep at',
-  erase: 'Erasing',
-  write: 'Erasing and programming',
-  verify: 'Verifying',
-  read: 'Reading',
-  uninit: 'Finishing with the algorithm (UnInit) after',
-  restore: "Restoring the target's registers and RAM at",
-};
-
-/** Errors that already say all there is: no operation prefix. */
-const SELF_EXPLAINING = new Set(['RSPFLASH_ABORTED', 'RSPFLASH_USAGE', 'RSPFLASH_OUT_OF_FLASH', 'RSPFLASH_JOURNAL']);
-/** After these the core cannot run code (or the link is gone): no UnInit. */
-const NO_CODE_AFTER = new Set(['RSPFLASH_ALGO_FAULT', 'RSPFLASH_ALGO_TIMEOUT', 'RSPFLASH_CONNECTION_CLOSED', 'RSPFLASH_RSP_TIMEOUT']);
-
-/** The error, wrapped with the operation it interrupted and the flash left at risk. */
-function named(err: unknown, at: FlashOperation | undefined, atRisk: readonly RangeAtRisk[], journal: string | undefined): RspflashError {
-  const e = toRspflashError(err);
-  if (at === undefined || SELF_EXPLAINING.has(e.code) || e.operation !== undefined) {
-    return atRisk.length > 0 ? e.within(e.operation ?? 'flash', e.message + riskNote(atRisk, journal), { atRisk }) : e;
-  }
-  const where = formatRange(at.range);
-  return e.within(`${at.operation} ${where}`, `${VERBS[at.operation]} ${where} failed: ${e.message}${riskNote(atRisk, journal)}`, { atRisk });
-}
-
-function riskNote(atRisk: readonly RangeAtRisk[], journal: string | undefined): string {
-  if (atRisk.length === 0) return '';
-  const list = atRisk.slice(0, 4).map((r) => `${formatRange(r)} ${r.state}`).join(', ');
-  return `. Flash left ${list}${atRisk.length > 4 ? `, … (${atRisk.length} ranges)` : ''}` + (journal ? `; the bytes to keep are in the journal ${journal}, restored by the next run (or recover())` : '');
-}
-
-/** Progress of one phase. */
-interface Phase {
-  advance(n: number): void;
-  end(): void;
-}
-
-/** Mutable state of one operation. */
-interface Run {
-  emit: ProgressListener;
-  signal: AbortSignal | undefined;
-  at: FlashOperation | undefined;
-  /** Sectors erased and not yet completely programmed. */
-  pending: Map<number, MemoryRange>;
-  journal: string | undefined;
-  start: number;
-}
-
-/**
  * Programs, erases, verifies and reads flash through a flash algorithm.
  * Most scripts use it through {@link withFlasher}, which also connects,
  * resets, restores and closes.
@@ -141,6 +80,7 @@ export class Flasher {
   readonly target: JobTarget;
   readonly #options: FlasherOptions;
   readonly #journal: Journal | undefined;
+  readonly #calls: AlgorithmCalls;
   readonly #log = createDebug('flash');
 
   private constructor(gdb: GdbClient, algorithm: FlashAlgorithm, runner: AlgorithmRunner, options: FlasherOptions) {
@@ -149,6 +89,7 @@ export class Flasher {
     this.runner = runner;
     this.#options = options;
     this.target = jobTarget(algorithm, runner.layout, options.memoryMapped ?? true);
+    this.#calls = new AlgorithmCalls(runner, gdb, algorithm, options.clock ?? 0);
     const g = algorithm.geometry;
     if (options.journal !== false) {
       const key = options.journal?.key ?? `${algorithm.name} ${formatRange({ address: g.start, length: g.size })}`;
@@ -293,12 +234,12 @@ export class Flasher {
   async read(a: MemoryRange | number, b?: number | { signal?: AbortSignal }): Promise<Uint8Array> {
     const range = typeof a === 'number' ? { address: a, length: b as number } : a;
     const signal = typeof b === 'object' ? b.signal : undefined;
-    this.#checkInside(range);
+    checkInsideFlash(range, this.algorithm.geometry);
     if (this.target.memoryMapped) return this.gdb.readMemory(range.address, range.length);
     if (!this.runner.has('Read')) {
       throw new UsageError(`The flash is not memory mapped and '${this.algorithm.name}' has no Read routine: it cannot be read`);
     }
-    return this.#withInit(FNC_VERIFY, () => this.#readWithAlgorithm(range, signal));
+    return this.#calls.withInit(FNC_VERIFY, () => this.#calls.read(range, signal));
   }
 
   /** Whether the range holds only the erased value. */
@@ -307,7 +248,7 @@ export class Flasher {
   async blankCheck(address: number, length: number): Promise<boolean>;
   async blankCheck(a: MemoryRange | number, b?: number): Promise<boolean> {
     const range = typeof a === 'number' ? { address: a, length: b! } : a;
-    this.#checkInside(range);
+    checkInsideFlash(range, this.algorithm.geometry);
     const method = this.target.memoryMapped ? 'hash' : 'algo';
     const ctx = this.#checkContext(undefined, { emit: () => undefined, signal: undefined, at: undefined, pending: new Map(), journal: undefined, start: 0 }, () => undefined);
     return (await findDifferences(method, [range], ctx, { erased: true, stopAtFirst: true })).length === 0;
@@ -323,14 +264,6 @@ export class Flasher {
   }
 
   // ---------------------------------------------------------------------------
-
-  #checkInside(range: MemoryRange): void {
-    const g = this.algorithm.geometry;
-    const flash = { address: g.start, length: g.size };
-    if (!(range.length > 0) || range.address < g.start || range.address + range.length > g.start + g.size) {
-      throw new UsageError(`${range.length > 0 ? `Range ${formatRange(range)}` : 'An empty range'} is not inside the flash ${formatRange(flash)}`);
-    }
-  }
 
   /** Runs the steps after the compare: keep (and journal), chip erase, write runs, verify. */
   async #runSteps(job: { steps: readonly Step[]; layout: JobPlan['layout'] | undefined }, content: (ExpectedContent & Partial<Pick<JobContent, 'keep'>>) | undefined, run: Run, writePhase: 'write' | 'erase'): Promise<void> {
@@ -352,37 +285,29 @@ export class Flasher {
         }
         case 'erase-chip': {
           const g = this.algorithm.geometry;
-          const p = this.#phase(run, 'erase', 1, 'sectors');
+          const p = startPhase(run, 'erase', 1, 'sectors');
           run.at = { operation: 'erase', range: { address: g.start, length: g.size } };
           for (const w of writes) for (const c of (w as Extract<Step, { kind: 'write' }>).completes) run.pending.set(c.address, c);
-          await this.#batch(withInitCalls(this.#callTarget(), FNC_ERASE, [{ fn: 'EraseChip', entry: this.runner.entry('EraseChip'), args: [], expect: 0 }]), []);
+          await this.#calls.batch(withInitCalls(this.#calls.target, FNC_ERASE, [{ fn: 'EraseChip', entry: this.runner.entry('EraseChip'), args: [], expect: 0 }]), []);
           p.advance(1);
           p.end();
           break;
         }
         case 'write': {
-          if (phase === undefined) phase = this.#phase(run, writePhase, writes.reduce((n, w) => n + (w as Extract<Step, { kind: 'write' }>).completes.length, 0), 'sectors');
+          if (phase === undefined) phase = startPhase(run, writePhase, writes.reduce((n, w) => n + (w as Extract<Step, { kind: 'write' }>).completes.length, 0), 'sectors');
           run.at = { operation: step.program.length > 0 ? 'write' : 'erase', range: spanOf([...step.erase.map((e) => ({ address: e.address, length: e.size * e.count })), ...step.program]) };
           for (const e of step.erase) for (let i = 0; i < e.count; i++) run.pending.set(e.address + i * e.size, { address: e.address + i * e.size, length: e.size });
-          await this.#batch(writeCalls(step, this.#callTarget()), step.program.flatMap((p) => [...content!.bytes(p)]));
+          await this.#calls.batch(writeCalls(step, this.#calls.target), step.program.flatMap((p) => [...content!.bytes(p)]));
           for (const c of step.completes) run.pending.delete(c.address);
           phase.advance(step.completes.length);
           if (step === writes.at(-1)) phase.end();
           break;
         }
         case 'verify': {
-          const p = this.#phase(run, 'verify', step.bytes, 'bytes');
+          const p = startPhase(run, 'verify', step.bytes, 'bytes');
           const ctx = this.#checkContext(content, run, p.advance);
           const bad = await findDifferences(step.method, step.ranges, ctx, { erased: step.expect === 'erased', stopAtFirst: false });
-          if (bad.length > 0) {
-            const first = bad[0]!;
-            const where = first.firstDifference ?? first.address;
-            const list = bad.slice(0, 8).map((d) => `${formatRange(d)}${d.firstDifference === undefined ? '' : ` (first at 0x${(d.firstDifference >>> 0).toString(16).padStart(8, '0')})`}`);
-            throw new VerifyError(
-              `Flash differs from ${step.expect === 'erased' ? 'the erased value' : 'the image'} in ${bad.length} range${bad.length === 1 ? '' : 's'} (checked by ${step.method}): ${list.join(', ')}${bad.length > 8 ? ', …' : ''}`,
-              where,
-            );
-          }
+          if (bad.length > 0) throw differenceError(bad, step);
           p.end();
           break;
         }
@@ -390,36 +315,8 @@ export class Flasher {
     }
   }
 
-  /** Runs one batch; after a failing call, UnInits the function the batch left open (unless the core cannot run code). */
-  async #batch(calls: ReturnType<typeof writeCalls>, data: Uint8Array[]): Promise<void> {
-    try {
-      await this.runner.batch(0, calls, { data });
-    } catch (err) {
-      const e = err as { code?: string; fn?: string; args?: readonly number[] };
-      const open = e.fn === undefined ? undefined : openFunction(e.fn, e.args ?? []);
-      if (open !== undefined && !this.gdb.closed && !NO_CODE_AFTER.has(e.code ?? '') && this.runner.has('UnInit')) {
-        await this.runner.callChecked('UnInit', [open]).catch((x: unknown) => this.#log(`UnInit after failure failed too: ${String(x)}`));
-      }
-      if (err instanceof RspflashError && err.code === 'RSPFLASH_ALGO_FAILED' && e.fn === 'Verify') {
-        const result = (err as unknown as { result: number }).result;
-        throw new VerifyError(`Verify after programming failed: flash differs from the image at 0x${(result >>> 0).toString(16).padStart(8, '0')}`, result, { cause: err });
-      }
-      throw err;
-    }
-  }
-
-  #callTarget(): CallTarget {
-    return {
-      entry: (fn) => (this.runner.has(fn) ? this.runner.entry(fn) : undefined),
-      flashStart: this.algorithm.geometry.start,
-      clock: this.#options.clock ?? 0,
-      pageSize: this.algorithm.geometry.pageSize,
-      buffer: this.runner.buffer(0).address,
-    };
-  }
-
   async #compare(step: Extract<Step, { kind: 'compare' }>, job: JobPlan, run: Run): Promise<Set<number>> {
-    const p = this.#phase(run, 'compare', step.bytes, 'bytes');
+    const p = startPhase(run, 'compare', step.bytes, 'bytes');
     const ctx = this.#checkContext(new JobContent(job.layout), run, p.advance);
     const differs = await findDifferences(step.method, step.ranges, ctx, {});
     p.end();
@@ -428,50 +325,20 @@ export class Flasher {
   }
 
   async #keep(ranges: readonly MemoryRange[], method: 'memory' | 'algo', run: Run): Promise<KeptBytes[]> {
-    const p = this.#phase(run, 'read', ranges.reduce((n, r) => n + r.length, 0), 'bytes');
+    const p = startPhase(run, 'read', ranges.reduce((n, r) => n + r.length, 0), 'bytes');
     const out: KeptBytes[] = [];
     const read = async () => {
       for (const r of ranges) {
         this.#checkAbort(run);
         run.at = { operation: 'keep', range: r };
-        out.push({ address: r.address, data: method === 'memory' ? await this.gdb.readMemory(r.address, r.length) : await this.#readWithAlgorithm(r, run.signal) });
+        out.push({ address: r.address, data: method === 'memory' ? await this.gdb.readMemory(r.address, r.length) : await this.#calls.read(r, run.signal) });
         p.advance(r.length);
       }
     };
-    if (method === 'algo') await this.#withInit(FNC_VERIFY, read);
+    if (method === 'algo') await this.#calls.withInit(FNC_VERIFY, read);
     else await read();
     p.end();
     return out;
-  }
-
-  /** Reads through the algorithm's Read routine, a buffer at a time (Init must be open). */
-  async #readWithAlgorithm(range: MemoryRange, signal: AbortSignal | undefined): Promise<Uint8Array> {
-    const out = new Uint8Array(range.length);
-    const buffer = this.runner.buffer(0);
-    for (let done = 0; done < range.length; done += buffer.size) {
-      if (signal?.aborted) throw new AbortedError('Reading was cancelled; the target is halted');
-      const n = Math.min(buffer.size, range.length - done);
-      await this.runner.batch(0, [{ fn: 'Read', entry: this.runner.entry('Read'), args: [range.address + done, n, buffer.address], expect: n }]);
-      out.set(await this.gdb.readMemory(buffer.address, n), done);
-    }
-    return out;
-  }
-
-  /** `body` between Init(fnc) and UnInit(fnc): UnInit also when `body` fails, unless the core cannot run code. */
-  async #withInit<T>(fnc: number, body: () => Promise<T>): Promise<T> {
-    if (this.runner.has('Init')) await this.runner.callChecked('Init', [this.algorithm.geometry.start, this.#options.clock ?? 0, fnc]);
-    let result: T;
-    try {
-      result = await body();
-    } catch (err) {
-      const code = err instanceof RspflashError ? err.code : '';
-      if (this.runner.has('UnInit') && !this.gdb.closed && !NO_CODE_AFTER.has(code)) {
-        await this.runner.callChecked('UnInit', [fnc]).catch((x: unknown) => this.#log(`UnInit after failure failed too: ${String(x)}`));
-      }
-      throw err;
-    }
-    if (this.runner.has('UnInit')) await this.runner.callChecked('UnInit', [fnc]);
-    return result;
   }
 
   #checkContext(content: ExpectedContent | undefined, run: Run, advance: (n: number) => void): CheckContext {
@@ -483,7 +350,7 @@ export class Flasher {
       checkAbort: () => this.#checkAbort(run),
       advance,
       at: (r) => (run.at = { operation: run.at?.operation === 'compare' ? 'compare' : 'verify', range: r }),
-      withInit: (fnc, body) => this.#withInit(fnc, body),
+      withInit: (fnc, body) => this.#calls.withInit(fnc, body),
     };
   }
 
@@ -526,31 +393,6 @@ export class Flasher {
     }
   }
 
-  #phase(run: Run, phase: FlashPhase, total: number, unit: 'bytes' | 'sectors'): Phase {
-    const start = performance.now();
-    let done = 0;
-    run.emit({ type: 'phase-start', phase, total, unit });
-    return {
-      advance: (n: number) => {
-        done += n;
-        run.emit({ type: 'progress', phase, done, total, elapsedMs: Math.round(performance.now() - start) });
-      },
-      end: () => run.emit({ type: 'phase-end', phase, elapsedMs: Math.round(performance.now() - start) }),
-    };
-  }
+
 }
 
-/** A report's figures before an operation adds its own. */
-const EMPTY_REPORT: Omit<FlashReport, 'durationMs' | 'bytesSent' | 'roundTrips' | 'targetRuns'> = {
-  imageBytes: 0,
-  sectorsTouched: 0,
-  sectorsSkipped: 0,
-  sectorsErased: 0,
-  chipErase: false,
-  pagesProgrammed: 0,
-  bytesProgrammed: 0,
-  bytesKept: 0,
-  bytesRecovered: 0,
-  verify: 'none',
-  notes: [],
-};

@@ -330,13 +330,7 @@ export function planErase(range: MemoryRange | 'chip', target: JobTarget): { ste
     return { steps: [{ kind: 'erase-chip', reason: 'chip erase requested' }], erased: { address: g.start, length: g.size }, sectors: sectorCount(g) };
   }
   const r = range === 'chip' ? { address: g.start, length: g.size } : range;
-  if (!(r.length > 0) || r.address < g.start || r.address + r.length > g.start + g.size) {
-    throw new UsageError(
-      r.length > 0
-        ? `Range ${formatRange(r)} is not inside the flash ${formatRange({ address: g.start, length: g.size })}`
-        : `An erase range needs a length above 0 (got ${r.length})`,
-    );
-  }
+  checkInsideFlash(r, g);
   const sectors = sectorsIn(g, r);
   const fake: PlannedSector[] = sectors.map((s) => ({ ...s, ranges: [], data: new Uint8Array(0), keep: [], pages: [] }));
   const steps = packWrites(fake, target, { erase: true, verify: false });
@@ -356,6 +350,17 @@ export function planVerify(image: Image, target: JobTarget, mode: VerifyMode = '
   planFlash(image, target.geometry, { preserve: false, chipErase: 'never' }); // refuses bytes outside the flash
   const ranges = image.segments.map((s) => ({ address: s.address, length: s.data.length }));
   return { steps: [{ kind: 'verify', method, ranges, expect: 'image', bytes: sum(ranges) }], method };
+}
+
+/** Throws {@link UsageError} unless `range` is non-empty and inside the flash. */
+export function checkInsideFlash(range: MemoryRange, g: FlashGeometry): void {
+  if (!(range.length > 0) || range.address < g.start || range.address + range.length > g.start + g.size) {
+    throw new UsageError(
+      range.length > 0
+        ? `Range ${formatRange(range)} is not inside the flash ${formatRange({ address: g.start, length: g.size })}`
+        : `A range needs a length above 0 (got ${range.length})`,
+    );
+  }
 }
 
 /** Sectors overlapping a range, in order. */

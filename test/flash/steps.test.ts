@@ -206,7 +206,7 @@ describe('planErase and planVerify', () => {
   });
 
   it('refuses an empty erase range or one outside the flash', () => {
-    expect(() => planErase({ address: 0xc000_0000, length: 0 }, target(ALIF_OSPI1))).toThrow(/length above 0/);
+    expect(() => planErase({ address: 0xc000_0000, length: 0 }, target(ALIF_OSPI1))).toThrow(/needs a length above 0/);
     expect(() => planErase({ address: 0xc1ff_ff00, length: 0x200 }, target(ALIF_OSPI1))).toThrow(/0xc1ffff00\.\.0xc20000ff is not inside the flash 0xc0000000\.\.0xc1ffffff/);
   });
 
