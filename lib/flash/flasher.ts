@@ -8,7 +8,7 @@
 import { AbortedError, UsageError, type RangeAtRisk } from '../errors.js';
 import { createDebug } from '../debug.js';
 import type { GdbClient } from '../gdb/client.js';
-import { FNC_ERASE, FNC_VERIFY, type FlashAlgorithm } from '../algo/algorithm.js';
+import { FNC_ERASE, FNC_VERIFY, sectorAt, type FlashAlgorithm } from '../algo/algorithm.js';
 import { AlgorithmRunner, type RunnerOptions } from '../algo/runner.js';
 import type { RamRegion } from '../algo/layout.js';
 import type { Image } from '../image/image.js';
@@ -19,7 +19,7 @@ import { checkInsideFlash, jobTarget, planErase, planJob, planVerify, type JobOp
 import { JobContent, imageContent, type ExpectedContent } from './content.js';
 import { withInitCalls, writeCalls } from './write-run.js';
 import { AlgorithmCalls } from './calls.js';
-import { EMPTY_REPORT, named, startPhase, type Phase, type Run } from './operation.js';
+import { EMPTY_REPORT, named, operationOfCall, startPhase, type Phase, type Run } from './operation.js';
 import type { FlashEvent, FlashReport, ProgressListener } from './progress.js';
 
 /** Options of {@link Flasher.create}. */
@@ -122,9 +122,7 @@ export class Flasher {
   }
 
   /** The recovery journal this flasher writes, when it has one. */
-  get journal(): Journal | undefined {
-    return this.#journal;
-  }
+  get journal(): Journal | undefined { return this.#journal; }
 
   /**
    * Writes `image` to flash: restore what a failed earlier run left in the
@@ -284,9 +282,8 @@ export class Flasher {
           break;
         }
         case 'erase-chip': {
-          const g = this.algorithm.geometry;
           const p = startPhase(run, 'erase', 1, 'sectors');
-          run.at = { operation: 'erase', range: { address: g.start, length: g.size } };
+          run.at = { operation: 'erase', range: { address: this.algorithm.geometry.start, length: this.algorithm.geometry.size } };
           for (const w of writes) for (const c of (w as Extract<Step, { kind: 'write' }>).completes) run.pending.set(c.address, c);
           await this.#calls.batch(withInitCalls(this.#calls.target, FNC_ERASE, [{ fn: 'EraseChip', entry: this.runner.entry('EraseChip'), args: [], expect: 0 }]), []);
           p.advance(1);
@@ -297,7 +294,11 @@ export class Flasher {
           if (phase === undefined) phase = startPhase(run, writePhase, writes.reduce((n, w) => n + (w as Extract<Step, { kind: 'write' }>).completes.length, 0), 'sectors');
           run.at = { operation: step.program.length > 0 ? 'write' : 'erase', range: spanOf([...step.erase.map((e) => ({ address: e.address, length: e.size * e.count })), ...step.program]) };
           for (const e of step.erase) for (let i = 0; i < e.count; i++) run.pending.set(e.address + i * e.size, { address: e.address + i * e.size, length: e.size });
-          await this.#calls.batch(writeCalls(step, this.#calls.target), step.program.flatMap((p) => [...content!.bytes(p)]));
+          await this.#calls.batch(writeCalls(step, this.#calls.target), step.program.flatMap((p) => [...content!.bytes(p)])).catch((err: unknown) => {
+            const call = err as { fn?: string; args?: readonly number[] };
+            run.at = (call.fn && operationOfCall(call.fn, call.args ?? [], (a) => sectorAt(this.algorithm.geometry, a)?.size ?? 0)) || run.at;
+            throw err;
+          });
           for (const c of step.completes) run.pending.delete(c.address);
           phase.advance(step.completes.length);
           if (step === writes.at(-1)) phase.end();

@@ -14,23 +14,24 @@ import type { FlashPhase, FlashReport, ProgressListener } from './progress.js';
  * (`Programming 0xc0010000..0xc001ffff failed: …`) and in `operation`.
  */
 export interface FlashOperation {
-  operation: 'load' | 'recover' | 'compare' | 'keep' | 'erase' | 'write' | 'verify' | 'read' | 'uninit' | 'restore';
+  operation: 'load' | 'recover' | 'compare' | 'keep' | 'erase' | 'program' | 'write' | 'verify' | 'read' | 'uninit' | 'restore';
   range: MemoryRange;
 }
 /** @deprecated Use {@link FlashOperation}. */
 export type FlashStep = FlashOperation;
 
 export const VERBS: Record<FlashOperation['operation'], string> = {
-  load: 'Loading the flash algorithm into RAM at',
+  load: 'Loading the flash algorithm into RAM',
   recover: 'Restoring kept bytes from the recovery journal at',
   compare: 'Comparing the flash with the image at',
   keep: 'Reading the bytes to keep at',
   erase: 'Erasing',
+  program: 'Programming',
   write: 'Erasing and programming',
   verify: 'Verifying',
   read: 'Reading',
   uninit: 'Finishing with the algorithm (UnInit) after',
-  restore: "Restoring the target's registers and RAM at",
+  restore: "Restoring the target's registers and RAM",
 };
 
 /** Errors that already say all there is: no operation prefix. */
@@ -97,4 +98,28 @@ export function startPhase(run: Run, phase: FlashPhase, total: number, unit: 'by
     },
     end: () => run.emit({ type: 'phase-end', phase, elapsedMs: Math.round(performance.now() - start) }),
   };
+}
+
+/**
+ * The operation a failing algorithm call was doing, by the call and its
+ * arguments as made (`EraseSector(adr, size)`, `ProgramPage(adr, sz, buf)`,
+ * `Erase(adr, index, count)`, `Program(adr, n, src)`, `Verify(adr, sz, buf)`),
+ * so an error names the sector or page, not the whole run.
+ */
+export function operationOfCall(fn: string, args: readonly number[], sectorSize: (address: number) => number): FlashOperation | undefined {
+  const address = args[0];
+  if (address === undefined) return undefined;
+  switch (fn) {
+    case 'EraseSector':
+      return { operation: 'erase', range: { address, length: sectorSize(address) } };
+    case 'Erase':
+      return { operation: 'erase', range: { address, length: sectorSize(address) * (args[2] ?? 1) } };
+    case 'ProgramPage':
+    case 'Program':
+      return { operation: 'program', range: { address, length: args[1] ?? 0 } };
+    case 'Verify':
+      return { operation: 'verify', range: { address, length: args[1] ?? 0 } };
+    default:
+      return undefined;
+  }
 }

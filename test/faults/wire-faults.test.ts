@@ -227,15 +227,15 @@ const failing: Failing[] = [
     codes: ['RSPFLASH_SERVER_ERROR'],
   },
   {
-    fault: "E01 to a register write ('G') while erasing",
-    faults: () => ({ rules: [{ direction: 'toServer', match: /^G/, nth: nthIn(map, 'erase', /^G/, 1), action: { kind: 'error' } }] }),
+    fault: "E01 to a register write ('G') in the first write run (erase + program)",
+    faults: () => ({ rules: [{ direction: 'toServer', match: /^G/, nth: nthIn(map, 'write', /^G/, 1), action: { kind: 'error' } }] }),
     codes: ['RSPFLASH_SERVER_ERROR'],
   },
   {
     fault: 'E01 to a memory write of the second program buffer',
     faults: () => ({ rules: [{ direction: 'toServer', match: /^M/, nth: nthIn(map, 'write', /^M/, 40), action: { kind: 'error' } }] }),
     codes: ['RSPFLASH_SERVER_ERROR'],
-    names: /Programming 0xc[0-9a-f]{7}\.\.0xc[0-9a-f]{7} failed: Writing memory at 0x21[0-9a-f]{6} failed: the server answered 'E01'/,
+    names: /Erasing and programming 0xc[0-9a-f]{7}\.\.0xc[0-9a-f]{7} failed: Writing memory at 0x21[0-9a-f]{6} failed: the server answered 'E01'/,
   },
   {
     fault: "E01 instead of a stop reply to 'c' while programming",
@@ -260,8 +260,8 @@ const failing: Failing[] = [
     codes: ['RSPFLASH_CONNECTION_CLOSED'],
   },
   {
-    fault: "connection dropped at an erase run's 'c'",
-    faults: () => ({ rules: [{ direction: 'toServer', match: /^c$/, nth: nthIn(map, 'erase', /^c$/, 2), action: { kind: 'drop' } }] }),
+    fault: "connection dropped at the second write run's 'c'",
+    faults: () => ({ rules: [{ direction: 'toServer', match: /^c$/, nth: nthIn(map, 'write', /^c$/, 2), action: { kind: 'drop' } }] }),
     codes: ['RSPFLASH_CONNECTION_CLOSED'],
   },
   {
@@ -290,7 +290,7 @@ const failing: Failing[] = [
     // reset sometimes arrives after the run: then the job must have completed, verified.
     codes: ['RSPFLASH_ALGO_FAULT', 'RSPFLASH_ALGO_TIMEOUT'],
     // The reset may hit the last program run or the UnInit right after it: either step is named.
-    names: /^(Programming 0xc[0-9a-f]{7}\.\.0xc[0-9a-f]{7}|Finishing with the algorithm \(UnInit\)[^:]*) failed: .*(stopped at PC 0x000000c0|did not return|faulted)/,
+    names: /^((Erasing and p|P)rogramming 0xc[0-9a-f]{7}\.\.0xc[0-9a-f]{7}|Finishing with the algorithm \(UnInit\)[^:]*) failed: .*(stopped at PC 0x000000c0|did not return|faulted)/,
     mayComplete: true,
   },
   {
