@@ -25,7 +25,8 @@ interface Result {
 
 function run(args: string[], timeoutMs = 60_000): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Recovery journals go to the test's folder, not the user's cache.
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: join(work, 'cache') } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -100,8 +101,8 @@ describe('rspflash program', () => {
     const { bin } = imageFiles(new Uint8Array(randomBytes(64 << 10)), FLASH + 0x1900000);
     const r = await run(['program', bin, '--base', '0xC1900000', ...target()]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/Programming 64 KiB/);
-    expect(r.stderr).toMatch(/Done: programmed 64 KiB, erased 16 sector\(s\), verified \(algo\)/);
+    expect(r.stderr).toMatch(/^Programming 16 sectors$/m);
+    expect(r.stderr).toMatch(/Done: programmed 64 KiB, erased 16 sectors, verified by the algorithm's Verify/);
     expect(r.stdout).toBe('');
   });
 
@@ -166,6 +167,8 @@ describe('rspflash erase, read, plan, info', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.plan.totals).toMatchObject({ sectorsToErase: 3, imageBytes: 10000 });
     expect(doc.plan.erase.kind).toBe('sectors');
+    expect(doc.steps.map((step: { kind: string }) => step.kind)).toEqual(['compare', 'keep', 'write']);
+    expect(doc.notes).toEqual([]);
   });
 
   it('describes an algorithm and its RAM layout as JSON', async () => {
@@ -175,14 +178,16 @@ describe('rspflash erase, read, plan, info', () => {
     expect(doc.algorithm).toMatchObject({ name: 'rspflash NOR simulator (Alif geometry)', format: 'flm' });
     expect(doc.algorithm.geometry).toMatchObject({ start: FLASH, size: 32 << 20, pageSize: 256, erasedValue: 255 });
     expect(Object.keys(doc.algorithm.functions)).toEqual(expect.arrayContaining(['Init', 'EraseSector', 'ProgramPage', 'Verify']));
-    expect(doc.algorithm.layout.trap).toBe(0x21002048);
+    // The trap lies in the board's RAM (0x21000000, 256 KiB); its exact place follows the layout.
+    expect(doc.algorithm.layout.trap).toBeGreaterThan(0x21000000);
+    expect(doc.algorithm.layout.trap).toBeLessThan(0x21040000);
   });
 
   it('shows what the GDB server reports with info --connect', async () => {
     const r = await run(['info', '--connect', '--gdb', `${qemu.host}:${qemu.port}`]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/GDB server {2}qemu/);
-    expect(r.stdout).toMatch(/xpsr/);
+    expect(r.stdout).toMatch(/registers {2}\d+ \(r0 r1/);
   });
 
   it('teaches in --help: examples and exit codes', async () => {
