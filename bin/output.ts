@@ -1,19 +1,10 @@
 /**
- * How the CLI talks to people and scripts: a progress bar on a terminal, plain
- * lines otherwise, one JSON document with --json; exit codes by error code;
- * the library's option names turned into this CLI's flags.
+ * How the CLI reports failures: exit codes by error code, errors for people
+ * and as JSON, and the library's option names turned into this CLI's flags.
+ * Progress and summaries live in progress.ts and summary.ts.
  */
-import cliProgress from 'cli-progress';
 import pc from 'picocolors';
-import {
-  InternalError,
-  formatBytes,
-  toRspflashError,
-  type FlashEvent,
-  type FlashPhase,
-  type FlashReport,
-  type RspflashErrorCode,
-} from '../lib/index.js';
+import { InternalError, toRspflashError, type RspflashErrorCode } from '../lib/index.js';
 
 /** Exit codes, documented in `rspflash --help` and docs/errors.md. */
 export const EXIT = {
@@ -82,7 +73,9 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = Object.freeze({
   preserve: '--preserve',
   'preserve: true': '--preserve',
   'preserve: false': '--no-preserve',
-  'skipUnchanged: false': '--no-skip',
+  'skipUnchanged: false': '--no-skip-unchanged',
+  skip: '--skip BYTES',
+  format: '--format',
   memoryMapped: '--memory-mapped',
   'memoryMapped: true': '--memory-mapped',
   'memoryMapped: false': '--no-memory-mapped',
@@ -113,99 +106,6 @@ export const OPTION_FLAGS: Readonly<Record<string, string>> = Object.freeze({
  */
 export function toFlags(text: string): string {
   return text.replace(/`([^`\n]+)`/g, (whole, option: string) => OPTION_FLAGS[option] ?? whole);
-}
-
-/** Output mode chosen from the flags and the terminal. */
-export interface Output {
-  json: boolean;
-  verbose: boolean;
-  /** Informational line (stderr; suppressed in JSON mode). */
-  info(text: string): void;
-  /** Progress listener for flash operations. */
-  progress: (event: FlashEvent) => void;
-  /** Stops any progress bar. */
-  done(): void;
-}
-
-const PHASE_LABEL: Record<FlashPhase, string> = {
-  compare: 'Comparing',
-  read: 'Reading back',
-  erase: 'Erasing',
-  // Sectors are erased and programmed run by run in this phase; people call that programming.
-  write: 'Programming',
-  verify: 'Verifying',
-};
-
-export function createOutput(options: { json?: boolean; verbose?: boolean; quiet?: boolean }): Output {
-  const json = options.json === true;
-  const tty = process.stderr.isTTY === true && !json && !options.quiet;
-  const quiet = json || options.quiet === true;
-  let bar: cliProgress.SingleBar | undefined;
-  let lastPlainPercent = -1;
-  const info = (text: string) => {
-    if (!quiet) process.stderr.write(text + '\n');
-  };
-  const stopBar = () => {
-    bar?.stop();
-    bar = undefined;
-  };
-  const progress = (event: FlashEvent) => {
-    if (quiet) return;
-    switch (event.type) {
-      case 'phase-start': {
-        const label = PHASE_LABEL[event.phase];
-        const unit = event.unit === 'bytes' ? formatBytes(event.total) : `${event.total} sectors`;
-        if (tty) {
-          bar = new cliProgress.SingleBar(
-            { format: `${label.padEnd(13)} {bar} {percentage}% | ${unit} | {duration_formatted}`, hideCursor: true, stream: process.stderr },
-            cliProgress.Presets.shades_classic,
-          );
-          bar.start(event.total, 0);
-        } else {
-          lastPlainPercent = -1;
-          info(`${label} ${unit}`);
-        }
-        break;
-      }
-      case 'progress':
-        if (bar) bar.update(event.done);
-        else if (options.verbose) {
-          const percent = Math.floor((event.done / Math.max(1, event.total)) * 10) * 10;
-          if (percent !== lastPlainPercent) {
-            lastPlainPercent = percent;
-            info(`  ${percent}% (${event.elapsedMs} ms)`);
-          }
-        }
-        break;
-      case 'phase-end':
-        stopBar();
-        break;
-      case 'skip':
-        if (event.sectors > 0) info(pc.dim(`Skipping ${event.sectors} unchanged sector(s) (${formatBytes(event.bytes)})`));
-        break;
-      case 'failed':
-        stopBar();
-        break;
-      default:
-        break;
-    }
-  };
-  return { json, verbose: options.verbose === true, info, progress, done: stopBar };
-}
-
-/** A one-line human summary of a report. */
-export function summarize(verb: string, report: FlashReport): string {
-  const seconds = report.durationMs / 1000;
-  const rate = report.bytesProgrammed > 0 && seconds > 0 ? `, ${(report.bytesProgrammed / seconds / 1e6).toFixed(2)} MB/s` : '';
-  const parts = [
-    report.bytesProgrammed > 0 ? `programmed ${formatBytes(report.bytesProgrammed)}` : undefined,
-    report.chipErase ? 'chip erased' : report.sectorsErased > 0 ? `erased ${report.sectorsErased} sector(s)` : undefined,
-    report.sectorsSkipped > 0 ? `${report.sectorsSkipped} sector(s) unchanged` : undefined,
-    report.bytesKept > 0 ? `kept ${formatBytes(report.bytesKept)}` : undefined,
-    // 'unchanged': nothing was written, so nothing was verified; the sectors-unchanged part says it.
-    report.verify !== 'none' && report.verify !== 'unchanged' ? `verified (${report.verify})` : undefined,
-  ].filter(Boolean);
-  return `${pc.green('✔')} ${verb}: ${parts.join(', ') || 'nothing to do'} in ${seconds.toFixed(2)} s${rate}`;
 }
 
 /**
