@@ -242,9 +242,11 @@ async function readDifferences(
 }
 
 /**
- * The algorithm's Verify on the expected bytes, one buffer-full per run
- * (`expected` undefined: against the erased value, one block sent once per run
- * and reused by every call).
+ * The algorithm's Verify on the expected bytes, in pieces of at most
+ * {@link ERASED_BLOCK} bytes, one buffer-full per run. A piece whose expected
+ * bytes are all the erased value (or every piece, with `expected` undefined) is
+ * checked against one erased block at the start of the buffer, sent once per
+ * run: blank pages cost no data over the link.
  */
 async function verifyDifferences(
   ranges: readonly MemoryRange[],
@@ -256,53 +258,99 @@ async function verifyDifferences(
   const buffer = runner.buffer(0);
   const entries = runner.layout.buffers[0]!.tableEntries;
   const verify = runner.entry('Verify');
-  const block = Math.min(buffer.size, ERASED_BLOCK);
-  const pieceMax = expected === undefined ? block : buffer.size;
-  const out: Difference[] = [];
-  const owner = new Map<MemoryRange, MemoryRange>();
-  // Pieces of at most one buffer, packed into runs.
-  const pieces: MemoryRange[] = [];
+  const pieceMax = Math.min(buffer.size, ERASED_BLOCK);
+  const pieces: { piece: MemoryRange; owner: MemoryRange; data: Uint8Array | undefined }[] = [];
   for (const r of ranges) {
     for (let off = 0; off < r.length; off += pieceMax) {
-      const p = { address: r.address + off, length: Math.min(pieceMax, r.length - off) };
-      owner.set(p, r);
-      pieces.push(p);
+      const piece = { address: r.address + off, length: Math.min(pieceMax, r.length - off) };
+      const data = expected === undefined ? undefined : joinViews(expected(piece));
+      pieces.push({ piece, owner: r, data: data === undefined || allEqual(data, ctx.erasedValue) ? undefined : data });
     }
   }
+  const out: Difference[] = [];
   const differs = new Set<MemoryRange>();
   let i = 0;
   while (i < pieces.length) {
     ctx.checkAbort();
-    const group: { piece: MemoryRange; offset: number }[] = [];
+    // The erased block (when a piece of this run needs it) first, then each data piece.
+    const group: { piece: MemoryRange; owner: MemoryRange; offset: number; data: Uint8Array | undefined }[] = [];
     let used = 0;
+    let erasedBlock = 0;
     while (i < pieces.length && group.length < entries) {
       const p = pieces[i]!;
-      if (expected !== undefined && used + p.length > buffer.size) break;
-      group.push({ piece: p, offset: expected === undefined ? 0 : used });
-      if (expected !== undefined) used += p.length;
+      if (p.data === undefined) {
+        if (erasedBlock === 0 && used + pieceMax > buffer.size) break;
+        if (erasedBlock === 0) {
+          erasedBlock = pieceMax;
+          used += pieceMax;
+          for (const g of group) g.offset += pieceMax;
+        }
+        group.push({ ...p, offset: 0 });
+      } else {
+        if (used + p.piece.length > buffer.size) break;
+        group.push({ ...p, offset: used });
+        used += p.piece.length;
+      }
       i++;
     }
     ctx.at(spanOf(group.map((g) => g.piece)));
-    const data = expected === undefined ? [new Uint8Array(Math.min(block, Math.max(...group.map((g) => g.piece.length)))).fill(ctx.erasedValue)] : group.flatMap((g) => [...expected(g.piece)]);
+    const data = [
+      ...(erasedBlock > 0 ? [new Uint8Array(erasedBlock).fill(ctx.erasedValue)] : []),
+      ...group.flatMap((g) => (g.data === undefined ? [] : [g.data])),
+    ];
     const results = await runner.batch(
       0,
       group.map((g) => ({ fn: 'Verify', entry: verify, args: [g.piece.address, g.piece.length, buffer.address + g.offset], expect: 0, collect: true })),
       { data },
     );
     group.forEach((g, j) => {
-      const end = (g.piece.address + g.piece.length) >>> 0;
-      if (results[j] !== end) {
-        const range = owner.get(g.piece)!;
-        if (!differs.has(range)) {
-          differs.add(range);
-          out.push({ ...range, firstDifference: results[j] });
-        }
+      if (results[j] !== ((g.piece.address + g.piece.length) >>> 0) && !differs.has(g.owner)) {
+        differs.add(g.owner);
+        out.push({ ...g.owner, firstDifference: results[j] });
       }
     });
     ctx.advance(group.reduce((n, g) => n + g.piece.length, 0));
     if (stopAtFirst && out.length > 0) return out;
   }
   return out;
+}
+
+function allEqual(data: Uint8Array, value: number): boolean {
+  for (let i = 0; i < data.length; i++) if (data[i] !== value) return false;
+  return true;
+}
+
+/**
+ * The compare of a program job: which touched sectors differ from what the
+ * plan wants, and which of those hold only the erased value (no erase needed).
+ * With `blankFirst` (the compare sends data) the blank check runs first and the
+ * content compare only where a sector is not blank.
+ */
+export async function compareSectors(
+  method: Exclude<CheckMethod, 'read'>,
+  step: { ranges: readonly (MemoryRange & { sector: number })[]; sectors: readonly MemoryRange[]; blankFirst: boolean },
+  ctx: CheckContext,
+): Promise<{ differs: Set<number>; blank: Set<number> }> {
+  const quiet = { ...ctx, advance: () => undefined };
+  const blankOf = async (sectors: readonly MemoryRange[]) => {
+    const notBlank = new Set((await findDifferences(method, sectors, quiet, { erased: true })).map((d) => d.address));
+    return new Set(sectors.filter((s) => !notBlank.has(s.address)).map((s) => s.address));
+  };
+  if (step.blankFirst) {
+    const blank = await blankOf(step.sectors);
+    const differs = new Set<number>();
+    // A blank sector holds the image only where the image is the erased value too.
+    for (const r of step.ranges) if (blank.has(r.sector) && !ctx.expected(r).every((p) => allEqual(p, ctx.erasedValue))) differs.add(r.sector);
+    const rest = step.ranges.filter((r) => !blank.has(r.sector));
+    ctx.advance(step.ranges.reduce((n, r) => n + (blank.has(r.sector) ? r.length : 0), 0));
+    const sectorOf = new Map(rest.map((r) => [r.address, r.sector]));
+    for (const d of await findDifferences(method, rest, ctx, {})) differs.add(sectorOf.get(d.address)!);
+    return { differs, blank: new Set([...blank].filter((a) => differs.has(a))) };
+  }
+  const sectorOf = new Map(step.ranges.map((r) => [r.address, r.sector]));
+  const differs = new Set((await findDifferences(method, step.ranges, ctx, {})).map((d) => sectorOf.get(d.address)!));
+  const blank = differs.size === 0 ? new Set<number>() : await blankOf(step.sectors.filter((s) => differs.has(s.address)));
+  return { differs, blank };
 }
 
 /**

@@ -13,7 +13,7 @@ import { AlgorithmRunner, type RunnerOptions } from '../algo/runner.js';
 import type { RamRegion } from '../algo/layout.js';
 import type { Image } from '../image/image.js';
 import { formatRange, mergeRanges, spanOf, type MemoryRange } from '../range.js';
-import { differenceError, findDifferences, type CheckContext, type VerifyMode } from './checks.js';
+import { compareSectors, differenceError, findDifferences, type CheckContext, type VerifyMode } from './checks.js';
 import { Journal, defaultJournalDir, describeJournal, journalPath, keptImage, keptRanges, type KeptBytes } from './journal.js';
 import { checkInsideFlash, jobTarget, planErase, planJob, planVerify, type JobOptions, type JobPlan, type JobTarget, type Step } from './steps.js';
 import { JobContent, imageContent, type ExpectedContent } from './content.js';
@@ -141,9 +141,9 @@ export class Flasher {
       const compare = first.steps.find((s) => s.kind === 'compare');
       let unchangedBytes = 0;
       if (compare !== undefined) {
-        const differs = await this.#compare(compare, first, run);
+        const { differs, blank } = await this.#compare(compare, first, run);
         const unchanged = new Set(first.layout.sectors.map((s) => s.address).filter((a) => !differs.has(a)));
-        job = planJob(image, this.target, options, { unchanged });
+        job = planJob(image, this.target, options, { unchanged, blank });
         for (const s of first.layout.sectors) if (unchanged.has(s.address)) unchangedBytes += s.ranges.reduce((n, r) => n + r.length, 0);
         if (unchanged.size > 0) run.emit({ type: 'skip', sectors: unchanged.size, bytes: unchangedBytes });
         run.emit({ type: 'replan', job, notes: job.notes });
@@ -155,6 +155,7 @@ export class Flasher {
         sectorsTouched: job.totals.sectorsTouched,
         sectorsSkipped: job.totals.sectorsUnchanged,
         sectorsErased: job.totals.sectorsToErase,
+        sectorsBlank: job.totals.sectorsBlank,
         chipErase: job.totals.chipErase,
         pagesProgrammed: job.totals.pagesToProgram,
         bytesProgrammed: job.totals.bytesToProgram,
@@ -316,13 +317,11 @@ export class Flasher {
     }
   }
 
-  async #compare(step: Extract<Step, { kind: 'compare' }>, job: JobPlan, run: Run): Promise<Set<number>> {
+  async #compare(step: Extract<Step, { kind: 'compare' }>, job: JobPlan, run: Run): Promise<{ differs: Set<number>; blank: Set<number> }> {
     const p = startPhase(run, 'compare', step.bytes, 'bytes');
-    const ctx = this.#checkContext(new JobContent(job.layout), run, p.advance);
-    const differs = await findDifferences(step.method, step.ranges, ctx, {});
+    const found = await compareSectors(step.method, step, this.#checkContext(new JobContent(job.layout), run, p.advance));
     p.end();
-    const sectorOf = new Map(step.ranges.map((r) => [r.address, r.sector]));
-    return new Set(differs.map((d) => sectorOf.get(d.address)!));
+    return found;
   }
 
   async #keep(ranges: readonly MemoryRange[], method: 'memory' | 'algo', run: Run): Promise<KeptBytes[]> {

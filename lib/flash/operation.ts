@@ -77,6 +77,7 @@ export const EMPTY_REPORT: Omit<FlashReport, 'durationMs' | 'bytesSent' | 'round
   sectorsTouched: 0,
   sectorsSkipped: 0,
   sectorsErased: 0,
+  sectorsBlank: 0,
   chipErase: false,
   pagesProgrammed: 0,
   bytesProgrammed: 0,

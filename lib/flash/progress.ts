@@ -38,6 +38,8 @@ export interface FlashReport {
   /** Sectors found identical to the image and left alone. */
   sectorsSkipped: number;
   sectorsErased: number;
+  /** Sectors that differed but were already blank: programmed without an erase. */
+  sectorsBlank: number;
   /** True when the whole device was erased with EraseChip. */
   chipErase: boolean;
   pagesProgrammed: number;

@@ -90,9 +90,14 @@ export interface JobOptions {
   readonly verify?: VerifyMode;
 }
 
-/** What the compare found: the touched sectors (by address) that already hold what the plan wants. */
+/**
+ * What the compare found, by sector address: the touched sectors that already
+ * hold what the plan wants (left alone), and those that differ but hold only
+ * the erased value (programmed without an erase).
+ */
 export interface CompareOutcome {
   readonly unchanged: ReadonlySet<number>;
+  readonly blank?: ReadonlySet<number>;
 }
 
 /** A range to compare, with the sector it decides about. */
@@ -100,11 +105,20 @@ export interface CompareRange extends MemoryRange {
   readonly sector: number;
 }
 
-/** Compare flash with the image; sectors that match are left alone. */
+/**
+ * Compare flash with the image; sectors that match are left alone. Sectors
+ * that differ are then checked for being blank (all erased value), which
+ * spares their erase. Where the compare sends data (`algo`), the cheaper
+ * blank check runs first (`blankFirst`): on a fresh board it finds every
+ * sector blank and no image byte crosses the link.
+ */
 export interface CompareStep {
   readonly kind: 'compare';
   readonly method: 'hash' | 'algo';
   readonly ranges: readonly CompareRange[];
+  /** The touched sectors, whole: what the blank check reads. */
+  readonly sectors: readonly MemoryRange[];
+  readonly blankFirst: boolean;
   readonly bytes: number;
 }
 
@@ -194,6 +208,8 @@ export interface JobTotals {
   readonly sectorsTouched: number;
   readonly sectorsUnchanged: number;
   readonly sectorsToErase: number;
+  /** Sectors the compare found blank: programmed without an erase. */
+  readonly sectorsBlank: number;
   readonly chipErase: boolean;
   readonly pagesToProgram: number;
   readonly bytesToProgram: number;
@@ -238,24 +254,30 @@ export function planJob(image: Image, target: JobTarget, options: JobOptions = {
   const unchanged = outcome === undefined ? new Set<number>() : new Set(layout.sectors.filter((s) => outcome.unchanged.has(s.address)).map((s) => s.address));
   if (compare !== undefined && outcome === undefined) {
     const ranges = compareRanges(layout.sectors, !preserve);
-    steps.push({ kind: 'compare', method: compare, ranges, bytes: sum(ranges) });
+    const sectors = layout.sectors.map((s) => ({ address: s.address, length: s.size }));
+    steps.push({ kind: 'compare', method: compare, ranges, sectors, blankFirst: compare === 'algo', bytes: sum(ranges) });
   }
   if (compare === undefined && (options.skipUnchanged ?? true) && layout.sectors.length > 0 && options.chipErase !== 'always') {
     notes.push(`no compare: the flash is not memory mapped and '${target.algorithm}' has no Verify routine, so every touched sector is rewritten`);
   }
 
+  const blank = new Set(layout.sectors.filter((s) => !unchanged.has(s.address) && outcome?.blank?.has(s.address)).map((s) => s.address));
   let erase = layout.erase;
-  if (erase.kind === 'chip' && unchanged.size > 0) {
-    erase = { kind: 'sectors', reason: `chip erase declined: ${unchanged.size} of ${layout.sectors.length} touched sectors are unchanged` };
+  if (erase.kind === 'chip' && (unchanged.size > 0 || blank.size > 0)) {
+    const counts = [unchanged.size > 0 ? `${unchanged.size} unchanged` : '', blank.size > 0 ? `${blank.size} already blank` : ''].filter(Boolean);
+    const [firstCount, ...more] = counts.join(', ').split(' ');
+    erase = { kind: 'sectors', reason: `chip erase declined: ${firstCount} of ${layout.sectors.length} touched sectors ${more.join(' ')}` };
     notes.push(erase.reason);
   }
   if (outcome !== undefined) notes.push(`compare: ${unchanged.size} of ${layout.sectors.length} touched sectors already hold the image`);
-  const rewrite = layout.sectors.filter((s) => !unchanged.has(s.address));
+  if (blank.size > 0) notes.push(`${plural(blank.size, 'sector')} already blank: programmed without erasing`);
+  // A blank sector keeps nothing but the erased value: no read-back, and pages holding only kept bytes need no programming.
+  const rewrite = layout.sectors.filter((s) => !unchanged.has(s.address)).map((s) => (blank.has(s.address) ? asBlank(s, geometry) : s));
 
   const keepRanges = rewrite.flatMap((s) => s.keep.map((k) => ({ address: s.address + k.offset, length: k.length })));
   if (keepRanges.length > 0) steps.push({ kind: 'keep', method: target.memoryMapped ? 'memory' : 'algo', ranges: mergeRanges(keepRanges), bytes: sum(keepRanges) });
 
-  const lost = preserve ? [] : mergeRanges(rewrite.flatMap((s) => gaps(s)));
+  const lost = preserve ? [] : mergeRanges(rewrite.filter((s) => !blank.has(s.address)).flatMap((s) => gaps(s)));
   if (lost.length > 0) {
     notes.push(`preserve is off: ${plural(sum(lost), 'byte')} outside the image in partly covered sectors will be erased (${lost.slice(0, 4).map(formatRange).join(', ')}${lost.length > 4 ? ', …' : ''})`);
   }
@@ -263,7 +285,7 @@ export function planJob(image: Image, target: JobTarget, options: JobOptions = {
   const chip = erase.kind === 'chip';
   if (chip) steps.push({ kind: 'erase-chip', reason: erase.reason });
   const inRunVerify = verify === 'algo';
-  const writes = packWrites(rewrite, target, { erase: !chip, verify: inRunVerify });
+  const writes = packWrites(rewrite, target, { erase: (s) => !chip && !blank.has(s.address), verify: inRunVerify });
   steps.push(...writes);
 
   // Check what the runs wrote: with Verify in the runs only the pages they did not program (left at the erased value);
@@ -287,7 +309,8 @@ export function planJob(image: Image, target: JobTarget, options: JobOptions = {
     imageBytes: layout.totals.imageBytes,
     sectorsTouched: layout.sectors.length,
     sectorsUnchanged: unchanged.size,
-    sectorsToErase: chip ? 0 : rewrite.length,
+    sectorsToErase: chip ? 0 : rewrite.length - blank.size,
+    sectorsBlank: blank.size,
     chipErase: chip,
     pagesToProgram,
     bytesToProgram: pagesToProgram * geometry.pageSize,
@@ -333,7 +356,7 @@ export function planErase(range: MemoryRange | 'chip', target: JobTarget): { ste
   checkInsideFlash(r, g);
   const sectors = sectorsIn(g, r);
   const fake: PlannedSector[] = sectors.map((s) => ({ ...s, ranges: [], data: new Uint8Array(0), keep: [], pages: [] }));
-  const steps = packWrites(fake, target, { erase: true, verify: false });
+  const steps = packWrites(fake, target, { erase: () => true, verify: false });
   const first = sectors[0]!;
   const last = sectors.at(-1)!;
   return { steps, erased: { address: first.address, length: last.address + last.size - first.address }, sectors: sectors.length };
@@ -420,7 +443,7 @@ interface RunBuilder {
  * sector's erase goes into the run that programs its first page; a sector
  * larger than the buffer spans several runs.
  */
-function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: { erase: boolean; verify: boolean }): WriteStep[] {
+function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: { erase: (sector: PlannedSector) => boolean; verify: boolean }): WriteStep[] {
   const { bufferSize, tableEntries } = target.transfer;
   const pageSize = target.geometry.pageSize;
   const capacity = Math.floor(bufferSize / pageSize) * pageSize;
@@ -475,7 +498,7 @@ function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: {
   for (const sector of sectors) {
     const pieces = pageRuns(sector, pageSize);
     const firstPiece = pieces[0];
-    if (how.erase) {
+    if (how.erase(sector)) {
       // Erase and first page together, or a new run for both.
       const firstBytes = firstPiece === undefined ? 0 : Math.min(firstPiece.length, capacity);
       if (
@@ -504,6 +527,17 @@ function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: {
     throw new UsageError(`The batch table (${tableEntries} entries) is too small for one erase and one program call; give the algorithm more RAM`);
   }
   return out;
+}
+
+/** A sector found blank: nothing to keep (its kept bytes are the erased value), only pages with image bytes to program. */
+function asBlank(sector: PlannedSector, geometry: FlashGeometry): PlannedSector {
+  const erased = geometry.erasedValue;
+  const pages = sector.pages.filter((page) => {
+    const end = page + geometry.pageSize;
+    for (let i = page; i < end; i++) if (sector.data[i] !== erased) return true;
+    return false;
+  });
+  return { ...sector, keep: [], pages };
 }
 
 /** The sector's pages to program, merged into runs of adjacent pages (absolute addresses). */

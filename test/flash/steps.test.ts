@@ -88,7 +88,7 @@ describe('planJob: the steps of a program job', () => {
     const job = planJob(img, t, {}, { unchanged: new Set([0x1000]) });
     expect(kinds(job.steps)).toEqual(['write']);
     expect(job.erase.kind).toBe('sectors');
-    expect(job.notes[0]).toBe('chip erase declined: 1 of 4 touched sectors are unchanged');
+    expect(job.notes[0]).toBe('chip erase declined: 1 of 4 touched sectors unchanged');
   });
 
   it('reads back the bytes to keep before any run, and verifies the pages left erased', () => {
@@ -266,7 +266,7 @@ describe('printing the steps', () => {
     expect(formatSteps(job)).toBe(
       [
         'run     1 0xc1000000..0xc1000fff  erase 1 sector(s), program 4 KiB in 1 piece(s), Verify  [7 calls]',
-        'note: chip erase declined: 8191 of 8192 touched sectors are unchanged',
+        'note: chip erase declined: 8191 of 8192 touched sectors unchanged',
         'note: compare: 8191 of 8192 touched sectors already hold the image',
       ].join('\n'),
     );
