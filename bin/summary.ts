@@ -39,6 +39,7 @@ export function summarizeProgram(report: FlashReport): string {
     report.bytesProgrammed > 0 ? `programmed ${formatBytes(report.bytesProgrammed)}` : undefined,
     report.chipErase ? 'chip erased' : report.sectorsErased > 0 ? `erased ${plural(report.sectorsErased, 'sector')}` : undefined,
     report.sectorsSkipped > 0 ? `${plural(report.sectorsSkipped, 'sector')} unchanged` : undefined,
+    report.sectorsBlank > 0 ? `${plural(report.sectorsBlank, 'sector')} already blank (not erased)` : undefined,
     report.bytesKept > 0 ? `kept ${formatBytes(report.bytesKept)}` : undefined,
     report.sectorsTouched > 0 || report.verify !== 'none' ? describeVerify(report.verify) : undefined,
   ].filter(Boolean);

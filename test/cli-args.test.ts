@@ -14,6 +14,7 @@ const REPORT: FlashReport = {
   sectorsTouched: 1,
   sectorsSkipped: 0,
   sectorsErased: 1,
+  sectorsBlank: 0,
   chipErase: false,
   pagesProgrammed: 16,
   bytesProgrammed: 4096,
