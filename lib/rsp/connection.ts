@@ -111,8 +111,17 @@ export interface PipelineOptions {
   isError?: (reply: Uint8Array) => boolean;
 }
 
-/** The packet as it goes on the wire, and its payload (for logs). */
-function toFrame(payload: RequestPayload): { packet: Uint8Array; payload: Uint8Array } {
+/** A request ready to send: the packet as it goes on the wire, and its payload (for logs). */
+interface Framed {
+  packet: Uint8Array;
+  payload: Uint8Array;
+}
+
+/**
+ * Frames a request. Throws (a {@link ProtocolError} for text that is not one
+ * byte per character) before anything is sent or counted.
+ */
+function toFrame(payload: RequestPayload): Framed {
   if (payload instanceof PacketWriter) return { packet: payload.finish(), payload: payload.payload };
   // latin1Bytes refuses a character above U+00FF instead of sending a different packet.
   const bytes = typeof payload === 'string' ? latin1Bytes(payload) : payload;
@@ -284,8 +293,9 @@ export class RspConnection extends EventEmitter {
   // -------------------------------------------------------------------------
 
   #exchange(payload: RequestPayload, options: RequestOptions): Promise<Uint8Array> {
+    const framed = toFrame(payload);
     if (!this.#closed) this.stats.roundTrips++;
-    return this.#send(payload, {
+    return this.#send(framed, {
       timeoutMs: options.timeoutMs ?? this.#timeoutMs,
       label: options.label,
       onOutput: options.onOutput,
@@ -309,10 +319,11 @@ export class RspConnection extends EventEmitter {
           exhausted = true;
           break;
         }
+        const framed = toFrame(next.value);
         // A window of packets costs one round trip: N packets take about N / window of them.
         if (count % window === 0) this.stats.roundTrips++;
         count++;
-        const sent = this.#send(next.value, { timeoutMs, label: options.label, onOutput: undefined, isReply: undefined, retryable: true });
+        const sent = this.#send(framed, { timeoutMs, label: options.label, onOutput: undefined, isReply: undefined, retryable: true });
         // Rejections are observed when this promise is awaited below; keep node from calling them unhandled meanwhile.
         sent.catch(() => undefined);
         inFlight.push(sent);
@@ -327,17 +338,10 @@ export class RspConnection extends EventEmitter {
     return replies;
   }
 
-  #send(request: RequestPayload, how: SendOptions): Promise<Uint8Array> {
+  #send({ packet, payload: bytes }: Framed, how: SendOptions): Promise<Uint8Array> {
     const { timeoutMs, label, onOutput, isReply, retryable } = how;
     if (this.#closed) {
       return Promise.reject(this.#closedBy ?? new ConnectionClosedError('The connection to the GDB server is closed'));
-    }
-    let packet: Uint8Array;
-    let bytes: Uint8Array;
-    try {
-      ({ packet, payload: bytes } = toFrame(request));
-    } catch (err) {
-      return Promise.reject(err);
     }
     const name = label ?? showPayload(bytes, 40);
     return new Promise<Uint8Array>((resolve, reject) => {
