@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import { Flasher, boardPreset, connect, hex32, loadAlgorithm, loadImage, type FlashReport, type GdbEndpoint } from '../lib/index.js';
+import { connect, hex32, loadAlgorithm, loadImage, withFlasher, type FlashReport, type GdbEndpoint } from '../lib/index.js';
 
 export interface DebugSessionExampleOptions {
   gdb: string | GdbEndpoint;
@@ -26,8 +26,7 @@ export interface DebugSessionExampleOptions {
 
 export async function main(options: DebugSessionExampleOptions): Promise<{ report: FlashReport; pc: number | undefined }> {
   const log = options.log ?? console.log;
-  const board = boardPreset(options.board);
-  const algo = loadAlgorithm(await readFile(options.algorithm), options.algorithm);
+  const algorithm = loadAlgorithm(await readFile(options.algorithm), { source: options.algorithm });
   const image = loadImage(await readFile(options.image), { source: options.image, ...(options.base === undefined ? {} : { base: options.base }) });
 
   const gdb = await connect(options.gdb); // the server halts the core for a new client
@@ -35,13 +34,8 @@ export async function main(options: DebugSessionExampleOptions): Promise<{ repor
   try {
     const { pc } = await gdb.readCoreRegisters();
     log(`core halted at ${pc === undefined ? '?' : hex32(pc)} (${gdb.server.kind} server)`);
-    const flasher = await Flasher.create(gdb, algo, { ram: board.ram, memoryMapped: board.memoryMapped });
-    let report: FlashReport;
-    try {
-      report = await flasher.program(image);
-    } finally {
-      await flasher.close(); // registers, RAM, breakpoints: as they were
-    }
+    // A client of our own, lent to withFlasher: it restores registers, RAM and breakpoints, and leaves the connection open.
+    const report = await withFlasher({ gdb, algorithm, board: options.board }, (flasher) => flasher.program(image));
     log(`programmed ${report.bytesProgrammed} bytes; handing the core back at ${pc === undefined ? '?' : hex32(pc)}, running`);
     resume = true;
     return { report, pc };

@@ -9,7 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import { boardPreset, formatPlan, loadAlgorithm, loadImage, planProgram, planToJSON, type PlanJSON } from '../lib/index.js';
+import { boardPreset, formatPlan, formatSteps, loadAlgorithm, loadImage, planProgramJob, planToJSON, type PlanJSON } from '../lib/index.js';
 
 export interface DryRunExampleOptions {
   image: string;
@@ -23,14 +23,14 @@ export interface DryRunExampleOptions {
 export async function main(options: DryRunExampleOptions): Promise<PlanJSON> {
   const log = options.log ?? console.log;
   const board = boardPreset(options.board);
-  const algo = loadAlgorithm(await readFile(options.algorithm), options.algorithm);
+  const algo = loadAlgorithm(await readFile(options.algorithm), { source: options.algorithm });
   const image = loadImage(await readFile(options.image), { source: options.image, ...(options.base === undefined ? {} : { base: options.base }) });
-  // Bytes of partly covered sectors can only be kept when the flash can be read
-  // back: memory mapped, or through the algorithm's Read routine.
-  const readable = board.memoryMapped || algo.functions.Read !== undefined;
-  const plan = planProgram(image, algo, { readable });
-  log(formatPlan(plan));
-  return planToJSON(plan);
+  // The job program() would start with: the sector table, then the steps (compare, keep, runs, verify).
+  // Bytes of partly covered sectors are kept when the flash can be read back (memory mapped, or a Read routine).
+  const job = planProgramJob(image, algo, { ram: board.ram, memoryMapped: board.memoryMapped });
+  log(formatPlan(job.layout));
+  log(formatSteps(job));
+  return planToJSON(job.layout);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Flasher, boardPreset, connect, loadAlgorithm, loadImage, type FlashReport, type GdbEndpoint } from '../lib/index.js';
+import { loadAlgorithm, loadImage, withFlasher, type FlashReport, type GdbEndpoint } from '../lib/index.js';
 
 export interface ProgramExampleOptions {
   /** GDB server: `host:port`, `unix:/path`, or an endpoint object. */
@@ -27,36 +27,31 @@ export interface ProgramExampleOptions {
 
 export async function main(options: ProgramExampleOptions): Promise<FlashReport> {
   const log = options.log ?? console.log;
-  const board = boardPreset(options.board);
-  const algo = loadAlgorithm(await readFile(options.algorithm), options.algorithm);
+  const algorithm = loadAlgorithm(await readFile(options.algorithm), { source: options.algorithm });
   const image = loadImage(await readFile(options.image), { source: options.image, ...(options.base === undefined ? {} : { base: options.base }) });
 
-  const gdb = await connect(options.gdb);
-  try {
-    const flasher = await Flasher.create(gdb, algo, { ram: board.ram, memoryMapped: board.memoryMapped });
-    try {
-      let lastTenth = -1;
-      const report = await flasher.program(image, {
-        onProgress: (event) => {
-          if (event.type === 'phase-start') {
-            lastTenth = -1;
-            log(`${event.phase}: ${event.total} ${event.unit}`);
-          } else if (event.type === 'progress') {
-            const tenth = Math.floor((10 * event.done) / Math.max(1, event.total));
-            if (tenth !== lastTenth) log(`  ${event.phase} ${(lastTenth = tenth) * 10}%`);
-          } else if (event.type === 'skip' && event.sectors > 0) {
-            log(`skipping ${event.sectors} unchanged sector(s)`);
-          }
-        },
-      });
-      log(`${basename(options.image)}: ${report.bytesProgrammed} bytes programmed, ${report.sectorsSkipped} sector(s) unchanged, verified by ${report.verify}, ${report.durationMs} ms`);
-      return report;
-    } finally {
-      await flasher.close(); // registers and RAM the algorithm borrowed are put back
-    }
-  } finally {
-    await gdb.close(); // the target stays halted
-  }
+  // withFlasher connects, loads the algorithm into the board's RAM, runs the job, puts back every
+  // register and byte of RAM it borrowed, and closes: on success and on failure alike.
+  let lastTenth = -1;
+  const report = await withFlasher({ gdb: options.gdb, algorithm, board: options.board }, (flasher) =>
+    flasher.program(image, {
+      onProgress: (event) => {
+        if (event.type === 'phase-start') {
+          lastTenth = -1;
+          log(`${event.phase}: ${event.total} ${event.unit}`);
+        } else if (event.type === 'progress') {
+          const tenth = Math.floor((10 * event.done) / Math.max(1, event.total));
+          if (tenth !== lastTenth) log(`  ${event.phase} ${(lastTenth = tenth) * 10}%`);
+        } else if (event.type === 'skip') {
+          log(`skipping ${event.sectors} unchanged sector(s)`);
+        } else if (event.type === 'replan') {
+          for (const note of event.notes) log(`  ${note}`);
+        }
+      },
+    }),
+  );
+  log(`${basename(options.image)}: ${report.bytesProgrammed} bytes programmed, ${report.sectorsSkipped} sector(s) unchanged, verified by ${report.verify}, ${report.durationMs} ms`);
+  return report;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

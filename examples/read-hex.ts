@@ -9,7 +9,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import { Flasher, boardPreset, connect, createImage, hex32, imageToIntelHex, loadAlgorithm, type GdbEndpoint } from '../lib/index.js';
+import { createImage, hex32, imageToIntelHex, loadAlgorithm, withFlasher, type GdbEndpoint } from '../lib/index.js';
 
 export interface ReadHexExampleOptions {
   gdb: string | GdbEndpoint;
@@ -23,22 +23,12 @@ export interface ReadHexExampleOptions {
 }
 
 export async function main(options: ReadHexExampleOptions): Promise<Uint8Array> {
-  const board = boardPreset(options.board);
-  const algo = loadAlgorithm(await readFile(options.algorithm), options.algorithm);
-  const gdb = await connect(options.gdb);
-  try {
-    const flasher = await Flasher.create(gdb, algo, { ram: board.ram, memoryMapped: board.memoryMapped });
-    try {
-      const data = await flasher.read(options.address, options.length);
-      await writeFile(options.output, imageToIntelHex(createImage([{ address: options.address, data }])));
-      (options.log ?? console.log)(`${options.length} bytes at ${hex32(options.address)} → ${options.output}`);
-      return data;
-    } finally {
-      await flasher.close();
-    }
-  } finally {
-    await gdb.close();
-  }
+  const algorithm = loadAlgorithm(await readFile(options.algorithm), { source: options.algorithm });
+  const range = { address: options.address, length: options.length };
+  const data = await withFlasher({ gdb: options.gdb, algorithm, board: options.board }, (flasher) => flasher.read(range));
+  await writeFile(options.output, imageToIntelHex(createImage([{ address: options.address, data }])));
+  (options.log ?? console.log)(`${options.length} bytes at ${hex32(options.address)} → ${options.output}`);
+  return data;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

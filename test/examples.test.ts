@@ -51,7 +51,7 @@ describe('examples/program.ts', () => {
 
     const first = await programExample(options);
     expect(first.bytesProgrammed).toBeGreaterThanOrEqual(data.length);
-    expect(lines).toContain('  program 100%');
+    expect(lines).toContain('  write 100%');
     expect(await gdbReadMemory(qemu.connectOptions, FLASH + 0x10000, data.length)).toEqual(data);
 
     lines.length = 0;

@@ -209,7 +209,7 @@ export async function eraseDirect(bed: Bed, address: number, length: number): Pr
 
 /** Where each phase of a run starts in the stream of requests (index into the proxy's request log). */
 export interface PhaseMap {
-  /** Requests sent before the phase started, by phase; `end` = all requests of the run. */
+  /** Requests sent before the phase started, by phase; `end` = the requests of the job (up to its `done`). */
   starts: Partial<Record<FlashPhase, number>> & { end: number };
   /** Bytes the client had sent (through the proxy) when each phase started. */
   bytesAt: Partial<Record<FlashPhase, number>>;
@@ -228,6 +228,8 @@ export async function phaseMap(bed: Bed, img: Image, options: RunOptions = {}): 
   const run = await flashRun(bed, img, {
     ...options,
     onEvent: (e) => {
+      // The job ends at 'done': what follows (restoring the borrowed registers and RAM) belongs to no phase.
+      if (e.type === 'done') starts.end = bed.proxy.stats.toServer.requests.length;
       if (e.type !== 'phase-start') return;
       starts[e.phase] = bed.proxy.stats.toServer.requests.length;
       bytesAt[e.phase] = bed.proxy.bytes('toServer');
@@ -235,7 +237,6 @@ export async function phaseMap(bed: Bed, img: Image, options: RunOptions = {}): 
   });
   if (run.error) throw new Error(`the reference run failed: ${String(run.error)}`);
   const requests = [...bed.proxy.stats.toServer.requests];
-  starts.end = requests.length;
   return { starts, bytesAt, requests };
 }
 

@@ -37,6 +37,11 @@ import {
 
 /** Sectors per test image (128 KiB: two 64 KiB transfer buffers, so a fault can hit the second). */
 const SECTORS = 32;
+/**
+ * A 16 KiB transfer buffer: the 128 KiB image takes 8 write runs (4 sectors erased and programmed in each),
+ * so a fault can be aimed at the 2nd, 3rd or 4th run.
+ */
+const RUNS = { flasher: { bufferSize: 16 * 1024 } };
 /** A step name and a flash range, as Flasher errors carry them. */
 const NAMES_FLASH_RANGE = /(Comparing|Reading|Erasing|Programming|Verifying|Initialising|Finishing)[^:]* 0xc[0-9a-f]{7}\.\.0xc[0-9a-f]{7} failed: /;
 
@@ -56,7 +61,7 @@ function freshImage(): Image {
 beforeAll(async () => {
   process.on('unhandledRejection', onRejection);
   bed = await startBed();
-  map = await phaseMap(bed, freshImage());
+  map = await phaseMap(bed, freshImage(), RUNS);
 });
 afterAll(async () => {
   process.off('unhandledRejection', onRejection);
@@ -88,7 +93,7 @@ async function checkAfterFault(img: Image, run: RunResult, what: string): Promis
     return { holding: holding.length, total };
   }
   typed(run.error);
-  const again = await flashRun(bed, img);
+  const again = await flashRun(bed, img, RUNS);
   expect(again.error, `${what}: the second run failed`).toBeUndefined();
   expect(again.report!.sectorsSkipped, `${what}: the second run should skip the sectors already holding the image`).toBe(holding.length);
   const after = await sectorsHolding(bed, img);
@@ -174,7 +179,7 @@ describe('faults rspflash recovers from', () => {
     it(`completes the job despite ${c.fault}`, async () => {
       const img = freshImage();
       const baseline = activeResources();
-      const run = await flashRun(bed, img, { faults: c.faults() });
+      const run = await flashRun(bed, img, { ...RUNS, faults: c.faults() });
       const fired = bed.proxy.stats.fired.length;
       const nacks = c.resend === 'client' ? bed.proxy.stats.toServer.nacks : bed.proxy.stats.toClient.nacks;
       const resent = nacks + (run.wire?.retransmits ?? 0);
@@ -319,7 +324,7 @@ describe('faults that end the run with a typed error', () => {
     it(`fails cleanly on ${c.fault}, claims nothing that is not in flash, and a re-run completes the job`, async () => {
       const img = freshImage();
       const baseline = activeResources();
-      const run = await flashRun(bed, img, { faults: c.faults() });
+      const run = await flashRun(bed, img, { ...RUNS, faults: c.faults() });
       const fired = bed.proxy.stats.fired.length;
       await expectNoLeaks(baseline, c.fault);
       const err = run.error as RspflashError | undefined;
@@ -345,7 +350,7 @@ describe('faults that end the run with a typed error', () => {
 
   it('fails to connect with RSPFLASH_RSP_TIMEOUT when the server never answers', async () => {
     const baseline = activeResources();
-    const run = await flashRun(bed, freshImage(), { faults: { rules: [{ direction: 'toServer', match: /^qSupported/, action: { kind: 'stall' } }] } });
+    const run = await flashRun(bed, freshImage(), { ...RUNS, faults: { rules: [{ direction: 'toServer', match: /^qSupported/, action: { kind: 'stall' } }] } });
     await expectNoLeaks(baseline, 'a silent server');
     const e = typed(run.error);
     outcomes.add({
@@ -367,7 +372,7 @@ describe('faults at random, replayable from a seed', () => {
   for (let seed = 1; seed <= SEEDS; seed++) {
     it(`seed ${seed}: console output, garbage and delays never change the outcome`, async () => {
       const img = freshImage();
-      const run = await flashRun(bed, img, {
+      const run = await flashRun(bed, img, { ...RUNS,
         faults: { random: { seed, rate: 0.1, kinds: ['console', 'garbage', 'delay'], directions: ['toClient'], maxDelayMs: 5 } },
       });
       const fired = bed.proxy.stats.fired.length;
@@ -395,7 +400,7 @@ describe('faults at random, replayable from a seed', () => {
       const img = freshImage();
       const kinds: Exclude<FaultKind, 'rewrite' | 'stall'>[] = ['drop', 'error', 'corrupt', 'delay', 'console', 'garbage'];
       const baseline = activeResources();
-      const run = await flashRun(bed, img, {
+      const run = await flashRun(bed, img, { ...RUNS,
         faults: { random: { seed: 100 + seed, rate: 0.01, kinds, directions: ['toClient', 'toServer'], after: 40, maxDelayMs: 20 } },
       });
       await expectNoLeaks(baseline, `seed ${seed}`);
@@ -423,7 +428,7 @@ describe('resuming after the connection was lost while the core ran', () => {
     // Let the core run a spin loop with nobody connected, as after a cable pulled during a call.
     const rtSpin = 286; // boot-an547.json: rt_spin
     await gdbExec(bed.qemu.connectOptions, [`set $pc = ${rtSpin}`, 'detach']);
-    const run = await flashRun(bed, img);
+    const run = await flashRun(bed, img, RUNS);
     const content = await sectorsHolding(bed, img);
     const e = run.error as RspflashError | undefined;
     outcomes.add({
