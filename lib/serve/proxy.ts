@@ -550,7 +550,13 @@ class Proxy implements ClientLinkHandler {
     const range = parseAddressLength(payload, 'qCRC:');
     if (!range) return 'E01';
     const owner = ownerOf(this.#options.algorithms, range);
-    if (owner.kind !== 'algorithm' || range.length === 0) return this.#forward(payload);
+    if (owner.kind !== 'algorithm' || range.length === 0) {
+      const reply = await this.#forward(payload);
+      if (reply !== '') return reply;
+      // Once one qCRC was answered gdb takes the packet as supported, and an empty reply becomes a
+      // protocol error ("conflicting enabled responses"): answer it from memory read over the link.
+      return `C${crcMpeg2(await this.#upstream.readMemory(range.address, range.length)).toString(16).padStart(8, '0')}`;
+    }
     const crc = await this.#job(owner.algorithm, (flasher) => targetCrc(flasher, range));
     this.#log(`qCRC ${formatRange(range)} = ${hex32(crc)} (on the target)`);
     return `C${crc.toString(16).padStart(8, '0')}`;
