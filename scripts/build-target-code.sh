@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds lib/algo/target-code.ts (committed) from target-src/: the call shim,
-# batch sequencer, CRC-32, compare hashes (32 and 128 bits) and core clean/restore routines rspflash loads into
+# batch sequencer, CRC-32, compare hashes (32 and 128 bits), deflate decoder and core clean/restore routines rspflash loads into
 # target RAM. Byte-for-byte reproducible; test/algo/target-code.test.ts checks
 # that the committed file matches a fresh build.
 # Usage: scripts/build-target-code.sh [OUT.ts [OUT.elf]]   (default lib/algo/target-code.ts;
@@ -17,8 +17,9 @@ CFLAGS=(-mthumb -Os -ffreestanding -nostdlib -fno-builtin -fno-common -fno-jump-
 arm-none-eabi-gcc "${CFLAGS[@]}" -mcpu=cortex-m0 -c target-src/trap.S -o "$tmp/trap.o"
 arm-none-eabi-gcc "${CFLAGS[@]}" -mcpu=cortex-m0 -c target-src/sequencer.c -o "$tmp/seq.o"
 arm-none-eabi-gcc "${CFLAGS[@]}" -mcpu=cortex-m33 -c target-src/sequencer_v8m.c -o "$tmp/v8m.o"
+arm-none-eabi-gcc "${CFLAGS[@]}" -mcpu=cortex-m0 -c target-src/unpack.c -o "$tmp/unpack.o"
 arm-none-eabi-gcc -mthumb -nostdlib -Wl,--no-warn-rwx-segments -T target-src/link.ld \
-  "$tmp/trap.o" "$tmp/seq.o" "$tmp/v8m.o" -o "$tmp/blob.elf"
+  "$tmp/trap.o" "$tmp/seq.o" "$tmp/v8m.o" "$tmp/unpack.o" -o "$tmp/blob.elf"
 # Nothing may need relocating: the blob is copied to an address chosen at run time.
 if arm-none-eabi-readelf -r "$tmp/blob.elf" | grep -q 'Relocation section'; then
   echo "target code needs relocations; it must be position independent" >&2; exit 1
@@ -35,7 +36,7 @@ arm-none-eabi-objcopy -O binary "$tmp/blob.elf" "$tmp/blob.bin"
   echo ''
   echo '/** Offsets of the routines in {@link TARGET_CODE} (Thumb bit clear). */'
   echo 'export const TARGET_ENTRY = {'
-  for sym in rsp_call rsp_seq_run rsp_crc32 rsp_hash32 rsp_hash128 rsp_core_clean rsp_core_restore rsp_splim_clear rsp_splim_restore rsp_nop; do
+  for sym in rsp_call rsp_seq_run rsp_crc32 rsp_hash32 rsp_hash128 rsp_core_clean rsp_core_restore rsp_splim_clear rsp_splim_restore rsp_nop rsp_unpack; do
     addr=$(arm-none-eabi-nm "$tmp/blob.elf" | awk -v s="$sym" '$3==s {print $1}')
     [ -n "$addr" ] || { echo "symbol $sym missing" >&2; exit 1; }
     key=${sym#rsp_}

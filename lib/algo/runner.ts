@@ -61,6 +61,11 @@ const HELPER_TIMEOUT_MS = 5000;
  * read through its controller, so only a hang times out.
  */
 const RANGE_MS_PER_KIB = 1;
+/**
+ * `unpack` (deflate, one bit per step) costs more per byte than a range read:
+ * up to ~100 cycles per output byte, 6.4 ms per KiB on a 16 MHz Cortex-M0.
+ */
+const UNPACK_WORK_FACTOR = 8;
 /** Bytes `rsp_hash128` stores per range: h1..h4. */
 const HASH128_BYTES = 16;
 /** Least time any algorithm routine gets, ms. */
@@ -423,6 +428,9 @@ export class AlgorithmRunner {
       case 'hash32':
       case 'hash128':
         return kib(args[2]);
+      case 'unpack':
+        // rsp_unpack(src, srcLen, dst, dstLen): time follows the bytes produced, not the stream (issue 12).
+        return kib(args[3]) * UNPACK_WORK_FACTOR;
       default:
         return t.programPage;
     }
@@ -583,6 +591,21 @@ export class AlgorithmRunner {
       }
     }
     return out;
+  }
+
+  /**
+   * Address in target RAM of one of rspflash's own routines (Thumb bit clear),
+   * for a {@link BatchCall}'s `entry`: what hashMany does with `hash128`, for
+   * callers that put our helpers in their own batches.
+   *
+   * @example
+   * ```ts
+   * // rsp_unpack(src, srcLen, dst, dstLen) returns dstLen on success (lib/flash/codec.ts)
+   * const unpack: BatchCall = { fn: 'unpack', entry: runner.helperEntry('unpack'), args: [src, packed.length, dst, length], expect: length };
+   * ```
+   */
+  helperEntry(name: keyof typeof TARGET_ENTRY): number {
+    return this.layout.helpers + TARGET_ENTRY[name];
   }
 
   /** Calls one of our helpers once per range through the sequencer, collecting results. */
