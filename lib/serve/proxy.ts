@@ -108,7 +108,7 @@ const DEFAULT_FORWARD_TIMEOUT_MS = 30_000;
 /** How long a core has to stop after the proxy interrupts it for a new client. */
 const ADOPT_TIMEOUT_MS = 3000;
 /** Error reply for requests the proxy refuses (gdb shows the text). */
-const busy = (why: string) => `E.${why}`;
+const busy = (why: string) => `E.${why.replace(/[#$}*]/g, '')}`; // those would end or escape the packet
 
 /**
  * Starts the proxy: connects upstream, learns the server's memory map, and
@@ -268,7 +268,7 @@ class Proxy implements ClientLinkHandler {
       if (this.#stopped) return 'E01';
       const running = this.#running;
       if (running && running.client !== link) {
-        if (!running.client.closed) return busy(`the core is running (resumed by client #${running.client.id}); stop it there first`);
+        if (!running.client.closed) return busy(`the core is running (resumed by client ${running.client.id}); stop it there first`);
         await this.#adopt(running);
       }
       reply = await this.#exclusive(async () => {

@@ -5,7 +5,7 @@
  * `target extended-remote`, and a proxy in front of a QEMU instance.
  * @module
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,4 +161,58 @@ export function gdbMi(commands: readonly string[], options: { file?: string; tim
     });
     child.stdin?.end([...commands, '-gdb-exit'].join('\n') + '\n');
   });
+}
+
+/** gdb-multiarch in MI mode, kept open: each command waits for its `^done`/`^error` record. */
+export interface MiSession {
+  /** Sends one MI command and resolves with the output up to and including its result record. */
+  command(line: string, timeoutMs?: number): Promise<string>;
+  /** `-gdb-exit`, and waits for the process to end. */
+  close(): Promise<void>;
+}
+
+/** Starts an interactive gdb-multiarch MI session (what cortex-debug keeps open while debugging). */
+export function startMi(file?: string): MiSession {
+  const child = spawn('gdb-multiarch', ['-nx', '--interpreter=mi2', ...(file ? [file] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let buffer = '';
+  let token = 100;
+  let waiter: { token: number; resolve: (text: string) => void } | undefined;
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    buffer += chunk;
+    if (!waiter) return;
+    // The result record of a command carries its token: `123^done,…`.
+    const m = new RegExp(`^${waiter.token}\\^(done|error|connected|running|exit).*$`, 'm').exec(buffer);
+    if (m) {
+      const end = m.index + m[0].length;
+      const text = buffer.slice(0, end);
+      buffer = buffer.slice(end);
+      const w = waiter;
+      waiter = undefined;
+      w.resolve(text);
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    command(line, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`gdb MI: no result for '${line}' within ${timeoutMs} ms; output: ${buffer}`)), timeoutMs);
+        const t = token++;
+        waiter = {
+          token: t,
+          resolve: (text) => {
+            clearTimeout(timer);
+            resolve(text);
+          },
+        };
+        child.stdin.write(`${t}${line}\n`);
+      });
+    },
+    async close() {
+      child.stdin.end('-gdb-exit\n');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }
