@@ -56,6 +56,7 @@ import { EXIT, errorJSON, exitCodeOf, printError } from './output.js';
 import { checkMode, checkedRange, parseLength, parseNumber, parseRam, parseTimeout, type CheckModeFlag } from './args.js';
 import { createConsole, safeWrite, type Console, type ProgressMode } from './progress.js';
 import { lostWarning, riskLines, summarizeErase, summarizeProgram, summarizeVerify } from './summary.js';
+import { addServeCommand } from './serve.js';
 
 const VERSION: string = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8').catch(() => readFile(new URL('../package.json', import.meta.url), 'utf8'))).version;
 
@@ -786,6 +787,10 @@ Examples:
     }
     if (con.json) emitJSON({ ...document, ...said(con) });
   });
+
+// serve (lib/serve, bin/serve.ts) --------------------------------------------
+
+addServeCommand(program);
 
 // boards ----------------------------------------------------------------------
 
