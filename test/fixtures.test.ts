@@ -298,7 +298,7 @@ describe('mps3-an547 boot image and NOR algorithms', () => {
         `hbreak *${hex(idle)}`,
         ...call(site, 'program', 'ProgramPage', [0xc0000000, 256, BUF_A]),
       ],
-      { interruptAfterMs: 300 },
+      { interruptAfterMs: 2000 },
     );
     expect(hang).toContain(`CALL program r0=0xc0000000 pc=${hex(LOAD + (info.functions['ProgramPage']! & ~1))}`);
   });

@@ -1,5 +1,5 @@
 /**
- * Measurement, not a check (skipped unless RSPFLASH_MEASURE=1): MB/s of the
+ * Measurement, not a check (not part of `npm test`): MB/s of the
  * on-target compare hashes, `rsp_hash32` (MurmurHash3 x86_32) and
  * `rsp_hash128` (x86_128), over 1 MiB under QEMU — on mps3-an547 (Cortex-M55)
  * from SRAM, on microbit (Cortex-M0) from its 256 KiB of flash (four passes).
@@ -7,7 +7,7 @@
  * ranges (run overhead included). Prints a table; asserts only that target
  * and host agree, never a time.
  *
- *   RSPFLASH_MEASURE=1 npx vitest run test/algo/hash-speed.test.ts
+ *   npx vitest run --config vitest.measure.config.ts test/algo/hash-speed.measure.ts
  */
 import { describe, expect, it } from 'vitest';
 import { murmur3, murmur3x128 } from '../../lib/flash/hash.js';
@@ -45,7 +45,7 @@ const cases: { machine: QemuMachine; name: string; algo: string; ram: { start: n
   { machine: 'microbit', name: 'Cortex-M0 (microbit), flash', algo: FIXTURES.nvmcNrf51, ram: BOARDS['qemu-microbit']!.ram, data: 0, size: 256 << 10 },
 ];
 
-describe.skipIf(!process.env.RSPFLASH_MEASURE)('compare hash speed under QEMU', () => {
+describe('compare hash speed under QEMU', () => {
   it('host: 32 MiB in 4 KiB sectors', () => {
     const image = seededBytes(32 * MIB, 2);
     const sectors = (hash: (d: Uint8Array) => unknown) => () => {

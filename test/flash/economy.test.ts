@@ -17,6 +17,8 @@ import { createImage, type Image } from '../../lib/image/image.js';
 import { BOARDS } from '../../lib/boards.js';
 import { FIXTURES, startQemu, type QemuInstance } from '../helpers/qemu.js';
 import { gdbReadMemory } from '../helpers/gdb-multiarch.js';
+import { craftMurmur3Collision, differingBytes } from '../helpers/murmur-collision.js';
+import { murmur3 } from '../../lib/flash/hash.js';
 
 const FLASH = 0xc0000000;
 const STATS = 0xc2000000;
@@ -119,5 +121,20 @@ describe('a wrong erased value fails loudly (issue 15, failure 2)', () => {
     const err = await withFlasher({ gdb: qemu.connectOptions, algorithm: lying, board }, (f) => f.program(image(base, data))).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'RSPFLASH_VERIFY_FAILED' });
     expect((err as Error).message).toMatch(/differs from the erased value/);
+  });
+});
+
+describe('a 32-bit hash collision is not taken as unchanged (issue 15, failure 3)', () => {
+  it('reprograms a sector whose new content has the same 32-bit MurmurHash3 as the old', async () => {
+    const base = FLASH + 0x1b00000;
+    const first = new Uint8Array(randomBytes(4096));
+    const second = craftMurmur3Collision(first, 100);
+    expect(murmur3(second)).toBe(murmur3(first)); // what the old 32-bit compare would have seen
+    expect(differingBytes(first, second).length).toBeGreaterThan(0);
+    await run(true, (f) => f.program(image(base, first)));
+    const { result } = await run(true, (f) => f.program(image(base, second)));
+    expect(result).toMatchObject({ sectorsSkipped: 0, sectorsErased: 1 });
+    const back = await gdbReadMemory(qemu.connectOptions, base, second.length);
+    expect(Buffer.compare(Buffer.from(back), Buffer.from(second))).toBe(0);
   });
 });
