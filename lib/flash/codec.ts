@@ -60,22 +60,35 @@ export const UNPACK_FAILED = 0x80000000;
 export const UNPACK_STACK = 1152;
 
 /**
- * The stream for `data` when compression pays (shorter than
- * {@link WORTH_RATIO} of the raw bytes), else `undefined`: send it raw.
+ * Largest ratio (stream ÷ raw) at which compressing a block saves time, for
+ * a link of `linkBytesPerSecond` and a target that decodes
+ * `decodeBytesPerSecond` of output: the bytes saved must take longer to send
+ * than the block takes to decode, (1 − r) / link > 1 / decode, so
+ * r < 1 − link / decode (docs/compression.md, "When it pays"). Never above
+ * {@link WORTH_RATIO}; 0 (never compress) when the decoder is slower than the link.
+ */
+export function breakEvenRatio(linkBytesPerSecond: number, decodeBytesPerSecond: number): number {
+  return Math.max(0, Math.min(WORTH_RATIO, 1 - linkBytesPerSecond / decodeBytesPerSecond));
+}
+
+/**
+ * The stream for `data` when compression pays (shorter than `maxRatio` of the
+ * raw bytes, default {@link WORTH_RATIO}; see {@link breakEvenRatio}), else
+ * `undefined`: send it raw.
  *
  * @example
  * ```ts
- * const packed = compressBlock(pages);
+ * const packed = compressBlock(pages, { maxRatio: breakEvenRatio(1e6, 8e6) });
  * if (packed) {
  *   // write `packed` beside the page buffer, then an `unpack` call
  *   // (src, packed.length, buffer, pages.length, expect pages.length) before ProgramPage
  * }
  * ```
  */
-export function compressBlock(data: Uint8Array): Uint8Array | undefined {
+export function compressBlock(data: Uint8Array, options: { maxRatio?: number } = {}): Uint8Array | undefined {
   if (data.length < 64) return undefined;
   const packed = deflateRawSync(data, { level: DEFLATE_LEVEL, windowBits: DEFLATE_WINDOW_BITS, memLevel: 9 });
-  return packed.length < data.length * WORTH_RATIO ? new Uint8Array(packed.buffer, packed.byteOffset, packed.length) : undefined;
+  return packed.length < data.length * (options.maxRatio ?? WORTH_RATIO) ? new Uint8Array(packed.buffer, packed.byteOffset, packed.length) : undefined;
 }
 
 const MAX_BITS = 15;

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { FormatError } from '../../lib/errors.js';
-import { UNPACK_FAILED, WORTH_RATIO, compressBlock, decompressBlock, maxCompressedLength, unpackInto } from '../../lib/flash/codec.js';
+import { UNPACK_FAILED, WORTH_RATIO, breakEvenRatio, compressBlock, decompressBlock, maxCompressedLength, unpackInto } from '../../lib/flash/codec.js';
 import { seededBytes } from '../helpers/bytes.js';
 
 /** Bytes that compress: runs, repeats of a short pattern and text-like bytes. */
@@ -74,6 +74,16 @@ describe('compressBlock / decompressBlock', () => {
     expect(compressBlock(run)!.length).toBeLessThan(200);
     expect(compressBlock(noise(65536, 7)), 'random bytes do not pay').toBeUndefined();
     expect(compressBlock(new Uint8Array(63)), 'under 64 bytes never pays the call').toBeUndefined();
+  });
+
+  it('compresses only below the break-even ratio of link and decoder speeds', () => {
+    expect(breakEvenRatio(1e6, 4e6)).toBeCloseTo(0.75);
+    expect(breakEvenRatio(1e6, 1e9)).toBe(WORTH_RATIO);
+    expect(breakEvenRatio(4e6, 2e6), 'a decoder slower than the link never pays').toBe(0);
+    const text = Uint8Array.from({ length: 8192 }, (_, i) => 0x61 + ((i * i) % 7));
+    const ratio = compressBlock(text)!.length / text.length;
+    expect(compressBlock(text, { maxRatio: ratio - 0.01 })).toBeUndefined();
+    expect(compressBlock(text, { maxRatio: ratio + 0.01 })).toBeDefined();
   });
 
   it('bounds every stream zlib writes for a block by maxCompressedLength', () => {

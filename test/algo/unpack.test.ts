@@ -1,0 +1,184 @@
+/**
+ * `rsp_unpack` (target-src/unpack.c), the on-target raw-deflate decoder of
+ * compressed transfer, against the host: node:zlib's streams must expand byte
+ * for byte, and on hostile streams (mutations, truncations, length lies) the
+ * target's result and the bytes it wrote must be exactly those of the host
+ * twin (`unpackInto`, lib/flash/codec.ts), with guard patterns on both sides of
+ * dst untouched. Runs on QEMU mps3-an547 (Cortex-M55) and microbit (nRF51,
+ * Cortex-M0), with the stack lib/flash/codec.ts says it needs (UNPACK_STACK;
+ * the sequencer checks its canary after every call).
+ *
+ * Speed (RSPFLASH_MEASURE=1): MB/s of output under QEMU, no asserts on time.
+ */
+import fc from 'fast-check';
+import { deflateRawSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AlgorithmRunner } from '../../lib/algo/runner.js';
+import { BOARDS } from '../../lib/boards.js';
+import { UNPACK_FAILED, UNPACK_STACK, compressBlock, unpackInto } from '../../lib/flash/codec.js';
+import type { GdbClient } from '../../lib/gdb/client.js';
+import { buildCorpus, nonBlankPages } from '../../bench/corpus.js';
+import { FIXTURES, startQemu, type QemuInstance, type QemuMachine } from '../helpers/qemu.js';
+import { loadFixtureAlgorithm, withRunner } from '../helpers/algorithms.js';
+import { seededBytes } from '../helpers/bytes.js';
+
+const GUARD = 64;
+const GUARD_BYTE = 0xa5;
+const DST_FILL = 0x3c;
+
+interface Machine {
+  machine: QemuMachine;
+  name: string;
+  algo: string;
+  /** RAM the runner borrows. */
+  ram: { start: number; size: number };
+  /** Scratch RAM outside it: guard, dst, guard, then src. */
+  scratch: number;
+  /** Largest block tried. */
+  maxBlock: number;
+}
+
+const MACHINES: Machine[] = [
+  { machine: 'mps3-an547', name: 'Cortex-M55 (mps3-an547)', algo: FIXTURES.norSim, ram: BOARDS['qemu-an547']!.ram, scratch: 0x01000000, maxBlock: 256 * 1024 },
+  // 16 KiB of RAM: the runner gets 11 KiB, the last 3 KiB hold guard, dst, guard and src.
+  { machine: 'microbit', name: 'Cortex-M0 (microbit)', algo: FIXTURES.nvmcNrf51, ram: { start: 0x20000800, size: 0x2c00 }, scratch: 0x20003400, maxBlock: 1400 },
+];
+
+/** Runs rsp_unpack once on the target over guarded dst; returns its result, dst and whether the guards held. */
+async function unpackOnTarget(runner: AlgorithmRunner, gdb: GdbClient, m: Machine, src: Uint8Array, dstLen: number) {
+  const dst = m.scratch + GUARD;
+  const srcAt = dst + dstLen + GUARD;
+  const region = new Uint8Array(GUARD + dstLen + GUARD).fill(GUARD_BYTE);
+  region.fill(DST_FILL, GUARD, GUARD + dstLen);
+  await gdb.writeMemory(m.scratch, region);
+  if (src.length > 0) await gdb.writeMemory(srcAt, src);
+  const [result] = await runner.batch(0, [{ fn: 'unpack', entry: runner.helperEntry('unpack'), args: [srcAt, src.length, dst, dstLen], expect: dstLen, collect: true }]);
+  const after = await gdb.readMemory(m.scratch, region.length);
+  const guardsHeld = after.subarray(0, GUARD).every((b) => b === GUARD_BYTE) && after.subarray(GUARD + dstLen).every((b) => b === GUARD_BYTE);
+  return { result: result! >>> 0, out: after.slice(GUARD, GUARD + dstLen), guardsHeld };
+}
+
+/** The host twin's result and dst, from the same starting fill as the target's. */
+function unpackOnHost(src: Uint8Array, dstLen: number) {
+  const out = new Uint8Array(dstLen).fill(DST_FILL);
+  return { result: unpackInto(src, out), out };
+}
+
+const deflate = (data: Uint8Array, level = 9, windowBits = 15) => new Uint8Array(deflateRawSync(data, { level, windowBits, memLevel: 9 }));
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+
+/** Blocks of each corpus part's non-blank pages (code, weights, audio, file system) and the code part cut small. */
+function corpusBlocks(size: number): { name: string; data: Uint8Array }[] {
+  const corpus = buildCorpus(1 << 20);
+  return corpus.parts
+    .filter((p) => p.name !== 'free')
+    .map((p) => ({ name: p.name, data: nonBlankPages(corpus.bytes.subarray(p.offset, p.offset + p.length)).slice(0, size) }))
+    .filter((b) => b.data.length > 0);
+}
+
+describe.each(MACHINES)('rsp_unpack on a $name', (m) => {
+  const algo = loadFixtureAlgorithm(m.algo);
+  const options = { ram: m.ram, stackSize: UNPACK_STACK };
+  let qemu: QemuInstance;
+  beforeAll(async () => {
+    qemu = await startQemu({ machine: m.machine });
+  });
+  afterAll(async () => {
+    await qemu?.stop();
+  });
+
+  it('expands node:zlib raw deflate of every corpus part byte for byte, returning dstLen, with the stack UNPACK_STACK says', async () => {
+    await withRunner(qemu, algo, options, async (runner, gdb) => {
+      for (const block of corpusBlocks(m.maxBlock)) {
+        const src = compressBlock(block.data) ?? deflate(block.data);
+        expect(src.length + block.data.length + 2 * GUARD, 'the test fits its scratch RAM').toBeLessThanOrEqual(m.machine === 'microbit' ? 3072 : 1 << 20);
+        const got = await unpackOnTarget(runner, gdb, m, src, block.data.length);
+        expect(got.result, `${block.name}: result`).toBe(block.data.length);
+        expect(same(got.out, block.data), `${block.name}: ${block.data.length} bytes from a ${src.length}-byte stream differ`).toBe(true);
+        expect(got.guardsHeld, `${block.name}: bytes around dst changed`).toBe(true);
+      }
+    });
+  });
+
+  it('expands streams of random sizes, levels 0..9 and windowBits 9..15 (stored, fixed and dynamic blocks)', async () => {
+    await withRunner(qemu, algo, options, async (runner, gdb) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 0, max: m.maxBlock }),
+          fc.integer({ min: 0, max: 9 }),
+          fc.integer({ min: 9, max: 15 }),
+          fc.integer({ min: 0, max: 7 }),
+          fc.nat(),
+          async (length, level, windowBits, mask, seed) => {
+            // A mask of low bits makes anything from text-like (3 bits) to incompressible (8 bits) data.
+            const data = seededBytes(length, seed).map((b) => b & ((1 << (mask + 1)) - 1));
+            const src = deflate(data, level, windowBits);
+            const got = await unpackOnTarget(runner, gdb, m, src, length);
+            expect(got.result).toBe(length);
+            expect(same(got.out, data)).toBe(true);
+            expect(got.guardsHeld).toBe(true);
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+  });
+
+  it('on hostile streams returns exactly what the host twin returns, writes the same bytes, and never touches the guards', async () => {
+    const bases = [seededBytes(1000, 1).map((b) => b & 3), new Uint8Array(900).fill(9), seededBytes(600, 5).map((b) => b & 31)];
+    const streams = bases.flatMap((data) => [0, 1, 9].map((level) => ({ data, src: deflate(data, level, 12) })));
+    await withRunner(qemu, algo, options, async (runner, gdb) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(...streams),
+          fc.array(fc.record({ at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }), { maxLength: 4 }),
+          fc.option(fc.nat(), { nil: undefined }),
+          fc.integer({ min: -200, max: 200 }),
+          async ({ data, src }, flips, cut, lengthLie) => {
+            let bad = Uint8Array.from(src);
+            for (const f of flips) bad[f.at % bad.length]! ^= f.xor;
+            if (cut !== undefined) bad = bad.slice(0, cut % (bad.length + 1));
+            const dstLen = Math.max(0, data.length + lengthLie);
+            const host = unpackOnHost(bad, dstLen);
+            const got = await unpackOnTarget(runner, gdb, m, bad, dstLen);
+            expect(got.guardsHeld, 'a byte outside [dst, dst + dstLen) changed').toBe(true);
+            expect(got.result.toString(16), 'result differs from the host twin').toBe(host.result.toString(16));
+            expect(same(got.out, host.out), 'dst differs from the host twin').toBe(true);
+            if (flips.length === 0 && cut === undefined && lengthLie !== 0) expect(got.result & UNPACK_FAILED).not.toBe(0);
+          },
+        ),
+        { numRuns: 120 },
+      );
+    });
+  });
+
+  it.skipIf(!process.env.RSPFLASH_MEASURE)('speed: MB/s of output per corpus part (measurement, printed)', async () => {
+    await withRunner(qemu, algo, options, async (runner, gdb) => {
+      const best = async (call: { entry: number; args: number[]; expect: number }) => {
+        let min = Infinity;
+        for (let i = 0; i < 5; i++) {
+          const t = performance.now();
+          await runner.batch(0, [{ fn: 'unpack', ...call }]);
+          min = Math.min(min, performance.now() - t);
+        }
+        return min;
+      };
+      // A run that calls rsp_nop costs the same round trips: what is left is the decoder.
+      const overhead = await best({ entry: runner.helperEntry('nop'), args: [0], expect: 0 });
+      const lines: string[] = [];
+      for (const block of corpusBlocks(m.maxBlock)) {
+        const src = deflate(block.data);
+        const dst = m.scratch + GUARD;
+        const srcAt = dst + block.data.length + GUARD;
+        await gdb.writeMemory(srcAt, src);
+        const ms = Math.max((await best({ entry: runner.helperEntry('unpack'), args: [srcAt, src.length, dst, block.data.length], expect: block.data.length })) - overhead, 0.01);
+        expect(same(await gdb.readMemory(dst, block.data.length), block.data)).toBe(true);
+        lines.push(
+          `${m.name} ${block.name.padEnd(10)} ${block.data.length} B from ${src.length} B: ${(block.data.length / 1e6 / (ms / 1000)).toFixed(1)} MB/s ` +
+            `(${ms.toFixed(2)} ms net of a ${overhead.toFixed(2)} ms run)`,
+        );
+      }
+      console.log(lines.join('\n'));
+    });
+  });
+});
