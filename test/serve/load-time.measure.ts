@@ -1,6 +1,6 @@
 /**
  * The figure of issue 11's closing note, run on demand
- * (`RSPFLASH_MEASURE=1 npx vitest run test/serve/measure.test.ts`): gdb `load`
+ * (`npx vitest run --config vitest.measure.config.ts test/serve/load-time.measure.ts`): gdb `load`
  * of a 4 MiB flash section through the proxy vs `rspflash program` (withFlasher)
  * of the same bytes straight to QEMU, each over flash that holds other data.
  */
@@ -17,7 +17,7 @@ import { LAYOUT, buildTestElf, gdbThroughProxy } from './helpers.js';
 
 const SIZE = 4 << 20;
 
-describe.runIf(process.env.RSPFLASH_MEASURE)('4 MiB: gdb load through the proxy vs rspflash program', () => {
+describe('4 MiB: gdb load through the proxy vs rspflash program', () => {
   it('measures both', async () => {
     const qemu = await startQemu({ machine: 'mps3-an547' });
     try {
