@@ -164,6 +164,8 @@ export class RunCollector {
   private firstLine = 0;
   private lastLine = 0;
   private readonly pieces: SourcedSegment[] = [];
+  /** Index of the collected run starting at each address: a record written again is recognised, not kept twice. */
+  private readonly byStart = new Map<number, number>();
 
   /** `capacity` must bound the total data bytes: half the text length does, as each byte takes two digits. */
   constructor(capacity: number, private readonly source: string) {
@@ -191,6 +193,16 @@ export class RunCollector {
 
   private flush(): void {
     if (this.runAddress < 0 || this.used === this.runStart) return;
+    // A file that writes the same bytes to the same place again (1.5 M duplicate records were seen) costs
+    // nothing more: memory stays bounded by the image, not by the record count. Different bytes are kept,
+    // for createImage to report the overlap with both sources.
+    const earlier = this.byStart.get(this.runAddress);
+    if (earlier !== undefined && this.repeats(this.pieces[earlier]!.data)) {
+      this.used = this.runStart;
+      this.runAddress = -1;
+      return;
+    }
+    if (earlier === undefined) this.byStart.set(this.runAddress, this.pieces.length);
     const lines = this.firstLine === this.lastLine ? `line ${this.firstLine}` : `lines ${this.firstLine}–${this.lastLine}`;
     this.pieces.push({
       address: this.runAddress,
@@ -198,6 +210,14 @@ export class RunCollector {
       source: `${this.source} ${lines}`,
     });
     this.runAddress = -1;
+  }
+
+  /** The current run's bytes are a prefix of `data`. */
+  private repeats(data: Uint8Array): boolean {
+    const length = this.used - this.runStart;
+    if (length > data.length) return false;
+    for (let i = 0; i < length; i++) if (this.pool[this.runStart + i] !== data[i]) return false;
+    return true;
   }
 }
 

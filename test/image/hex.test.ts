@@ -256,3 +256,23 @@ describe('imageToIntelHex', () => {
     expect(() => imageToIntelHex(image, { entry: -1 })).toThrow(UsageError);
   });
 });
+
+describe('parseIntelHex: memory bounded by the image, not by the record count (issue 15, failure 6)', () => {
+  it('keeps one copy of bytes written again to the same place, however often', () => {
+    const a = ihex(0, 0x1000, [1, 2, 3, 4, 5, 6, 7, 8]);
+    const b = ihex(0, 0x2000, [9, 9, 9, 9]);
+    const lines: string[] = [];
+    for (let i = 0; i < 50_000; i++) lines.push(a, b);
+    const { image } = parseIntelHex(file(...lines, IHEX_EOF), 'dup.hex');
+    expect(segmentsOf(image)).toEqual([
+      { address: 0x1000, data: [1, 2, 3, 4, 5, 6, 7, 8] },
+      { address: 0x2000, data: [9, 9, 9, 9] },
+    ]);
+  });
+
+  it('still refuses the same address written with different bytes, naming both lines', () => {
+    const text = file(ihex(0, 0x1000, [1, 2]), ihex(0, 0x2000, [3]), ihex(0, 0x1000, [1, 7]), IHEX_EOF);
+    expect(() => parseIntelHex(text, 'clash.hex')).toThrow(ImageOverlapError);
+    expect(() => parseIntelHex(text, 'clash.hex')).toThrow(/line 1.*line 3|line 3.*line 1/);
+  });
+});
