@@ -94,6 +94,30 @@ export { imageToIntelHex, parseIntelHex, type IntelHexFile, type IntelHexWriteOp
 export { imageToSrec, parseSrec, type SrecAddressSize, type SrecFile, type SrecWriteOptions } from './image/srec.js';
 
 export { BOARDS, boardPreset, type BoardPreset } from './boards.js';
+export {
+  programRegions,
+  verifyRegions,
+  planRegions,
+  splitImageByRegion,
+  formatRegionPlan,
+  regionPlanToJSON,
+  describeRegion,
+  sumReports,
+  type FlashRegionSpec,
+  type RegionInfo,
+  type RegionPart,
+  type RegionJob,
+  type RegionsPlan,
+  type RegionEvent,
+  type RegionsReport,
+  type RegionsSessionOptions,
+  type ProgramRegionsOptions,
+  type VerifyRegionsOptions,
+} from './regions.js';
+export { openPack, openPackArchive, listDevices, resolveDevice, type CmsisPack, type PackFiles, type OpenPackOptions, type PackAlgorithm, type PackFlashRegion, type PackDevice } from './pack/pack.js';
+export { findInstalledPack, listInstalledPacks, packRoot, defaultPackRoot, type PackRootContext, type InstalledPack, type InstalledDevicePack } from './pack/installed.js';
+export { describeResolvedAlgorithm, type PdscDevice, type PdscProcessor, type PdscMemory, type ResolvedAlgorithm, type ResolvedDevice, type ResolveDeviceOptions, type SkippedAlgorithm } from './pack/pdsc.js';
+export { parseProject, PROJECT_FILE, type Project, type ProjectImage, type ProjectAlgorithm, type ParseProjectOptions } from './project.js';
 
 /**
  * Connects to a GDB server: `connect('localhost:2331')`, `connect({ port: 3333 })`,
