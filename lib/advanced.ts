@@ -1,10 +1,14 @@
 /**
- * `rspflash/advanced`: the machinery under {@link Flasher} for tools that run
+ * Internals, for tools that go beyond the main entry point: the machinery under
+ * {@link rspflash!Flasher | Flasher} for tools that run
  * their own code on the target or tune the RAM layout — the algorithm runner,
  * the RAM layout planner and its limits, the on-target sequencer's batch
  * format, server dialects, and the plan picture's building blocks. Less stable
  * than the main entry point: these follow the implementation.
- * @packageDocumentation
+ *
+ * Import from `rspflash/advanced`; scripts that program, erase or verify need
+ * only the main entry point, `rspflash`.
+ * @module rspflash/advanced (internals)
  */
 export { AlgorithmRunner, MIN_CALL_TIMEOUT_MS, type RunnerOptions, type RunnerStats } from './algo/runner.js';
 export { FNC_ERASE, FNC_PROGRAM, FNC_VERIFY } from './algo/algorithm.js';

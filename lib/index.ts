@@ -21,7 +21,7 @@
  * );
  * console.log(`${report.bytesProgrammed} bytes in ${report.durationMs} ms`);
  * ```
- * @packageDocumentation
+ * @module rspflash
  */
 import { GdbClient, type GdbConnectOptions, type GdbEndpoint } from './gdb/client.js';
 import { parseEndpoint } from './endpoint.js';
