@@ -15,6 +15,9 @@ import type { BatchCall } from '../algo/sequencer.js';
 import type { MemoryRange } from '../range.js';
 import { openFunction, type CallTarget } from './write-run.js';
 
+/** Added to every measured run timeout, ms: host and link jitter. */
+const RUN_TIMEOUT_SLACK_MS = 1000;
+
 /** After these the core cannot run code (or the link is gone): no UnInit. */
 export const NO_CODE_AFTER: ReadonlySet<string> = new Set(['RSPFLASH_ALGO_FAULT', 'RSPFLASH_ALGO_TIMEOUT', 'RSPFLASH_CONNECTION_CLOSED', 'RSPFLASH_RSP_TIMEOUT']);
 
@@ -45,13 +48,50 @@ export class AlgorithmCalls {
   }
 
   /**
+   * Observed milliseconds per millisecond of worst-case work (the algorithm's
+   * per-call timeouts, summed over a run): the slowest run so far. Undefined
+   * until a run has completed.
+   */
+  #msPerWork: number | undefined;
+
+  /**
+   * The timeout of a run: its slowest single call's own timeout, plus three
+   * times what the runs so far say the whole run takes, plus a second. A hung
+   * call is noticed within its own timeout and a few runs' time, not after the
+   * worst case of every call in the run (Alif's FLM allows 30 s per sector
+   * erase: 64 of them would be half an hour). Before any run has completed the
+   * runner's worst-case sum applies — which is why the plan's first write run
+   * holds one sector (`FIRST_RUN_SECTORS` in steps.ts).
+   */
+  runTimeout(calls: readonly BatchCall[]): number | undefined {
+    if (this.#msPerWork === undefined) return undefined;
+    let work = 0;
+    let slowest = 0;
+    for (const c of calls) {
+      const one = this.#runner.timeoutFor(c.fn, c.args);
+      slowest = Math.max(slowest, one);
+      work += one * (c.repeat ?? 1);
+    }
+    return Math.min(this.#runner.batchTimeout(calls), Math.ceil(slowest + 3 * work * this.#msPerWork + RUN_TIMEOUT_SLACK_MS));
+  }
+
+  #observe(calls: readonly BatchCall[], elapsedMs: number): void {
+    let work = 0;
+    for (const c of calls) work += this.#runner.timeoutFor(c.fn, c.args) * (c.repeat ?? 1);
+    if (work > 0) this.#msPerWork = Math.max(this.#msPerWork ?? 0, elapsedMs / work);
+  }
+
+  /**
    * Runs one batch with `data` in the transfer buffer. After a failing call,
    * UnInits the function the batch left open (unless the core cannot run code);
    * a failing Verify becomes a {@link VerifyError}.
    */
   async batch(calls: readonly BatchCall[], data: readonly Uint8Array[]): Promise<void> {
+    const timeoutMs = this.runTimeout(calls);
+    const started = performance.now();
     try {
-      await this.#runner.batch(0, calls, { data });
+      await this.#runner.batch(0, calls, timeoutMs === undefined ? { data } : { data, timeoutMs });
+      this.#observe(calls, performance.now() - started);
     } catch (err) {
       const e = err as { code?: string; fn?: string; args?: readonly number[] };
       const open = e.fn === undefined ? undefined : openFunction(e.fn, e.args ?? []);

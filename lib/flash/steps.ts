@@ -35,7 +35,14 @@ const MAX_REPEAT = 0xffff;
  * how late a cancellation or a hang is noticed) and how many sectors one fault
  * can leave erased.
  */
-export const MAX_SECTORS_PER_RUN = 64;
+export const MAX_SECTORS_PER_RUN = 32;
+/**
+ * Sectors the first write run erases at most: until one run has completed the
+ * executor knows nothing of the device's speed and must allow every call its
+ * worst case, so the first run is kept small; later runs get timeouts from
+ * what it measured ({@link AlgorithmCalls.runTimeout}).
+ */
+export const FIRST_RUN_SECTORS = 1;
 
 /** What the target offers a job: geometry, routines, transfer capacity. */
 export interface JobTarget {
@@ -446,8 +453,11 @@ interface RunBuilder {
 function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: { erase: (sector: PlannedSector) => boolean; verify: boolean }): WriteStep[] {
   const { bufferSize, tableEntries } = target.transfer;
   const pageSize = target.geometry.pageSize;
-  const capacity = Math.floor(bufferSize / pageSize) * pageSize;
-  if (capacity === 0) throw new UsageError(`The transfer buffer (${bufferSize} bytes) cannot hold one ${pageSize}-byte page`);
+  const fullCapacity = Math.floor(bufferSize / pageSize) * pageSize;
+  // The first run also programs at most one sector's worth: it is the run that measures the device.
+  const firstCapacity = Math.max(pageSize, Math.min(fullCapacity, sectors[0]?.size ?? fullCapacity));
+  let capacity = firstCapacity;
+  if (fullCapacity === 0) throw new UsageError(`The transfer buffer (${bufferSize} bytes) cannot hold one ${pageSize}-byte page`);
   const init = target.routines.has('Init') ? 1 : 0;
   const uninit = target.routines.has('UnInit') ? 1 : 0;
   const multiErase = !target.routines.has('EraseSector') && target.routines.has('Erase');
@@ -462,6 +472,7 @@ function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: {
     if (run.erase.length === 0 && run.program.length === 0) return;
     out.push({ kind: 'write', erase: run.erase, program: run.program, verify: how.verify && run.program.length > 0, bytes: run.bytes, completes: run.completes, entries: entriesOf(run) });
     run = { erase: [], program: [], bytes: 0, erasedSectors: 0, completes: [] };
+    capacity = fullCapacity;
   };
   /** Entries the run would use after adding an erase of `sector` and a piece at `address` (either optional). */
   const entriesWith = (sector: { address: number; size: number } | undefined, piece: { address: number } | undefined) => {
@@ -502,7 +513,7 @@ function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: {
       // Erase and first page together, or a new run for both.
       const firstBytes = firstPiece === undefined ? 0 : Math.min(firstPiece.length, capacity);
       if (
-        run.erasedSectors >= MAX_SECTORS_PER_RUN ||
+        run.erasedSectors >= (out.length === 0 ? FIRST_RUN_SECTORS : MAX_SECTORS_PER_RUN) ||
         run.bytes + firstBytes > capacity ||
         entriesWith(sector, firstPiece) > tableEntries
       ) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { planErase, planJob, planVerify, MAX_SECTORS_PER_RUN, type JobTarget, type Step, type WriteStep } from '../../lib/flash/steps.js';
+import { planErase, planJob, planVerify, FIRST_RUN_SECTORS, MAX_SECTORS_PER_RUN, type JobTarget, type Step, type WriteStep } from '../../lib/flash/steps.js';
 import { formatSteps, stepsToJSON } from '../../lib/flash/steps-format.js';
 import { writeCalls, openFunction } from '../../lib/flash/write-run.js';
 import { compareMethod, verifyMethod } from '../../lib/flash/checks.js';
@@ -39,16 +39,18 @@ const writes = (steps: readonly Step[]) => steps.filter((s): s is WriteStep => s
 describe('planJob: the steps of a program job', () => {
   it('compares first, then writes, and checks with Verify in the same runs (Alif geometry, memory mapped)', () => {
     const job = planJob(image([0xc000_0000, data(64 * KiB)]), target(ALIF_OSPI1));
-    expect(kinds(job.steps)).toEqual(['compare', 'write']);
+    expect(kinds(job.steps)).toEqual(['compare', 'write', 'write']);
     expect(job.steps[0]).toMatchObject({ kind: 'compare', method: 'hash', bytes: 64 * KiB });
     expect(job.verify).toBe('algo');
-    // 16 sectors of 4 KiB fill the 64 KiB buffer: one run erases them (one entry, repeated) and programs them (one piece).
+    // The first run takes one sector (it measures the device); the second erases the other 15 (one entry, repeated)
+    // and programs them (one piece).
     const w = writes(job.steps);
     expect(w.reduce((n, s) => n + s.erase.reduce((m, e) => m + e.count, 0), 0)).toBe(16);
     expect(w.reduce((n, s) => n + s.bytes, 0)).toBe(64 * KiB);
     for (const s of w) expect(s.entries).toBeLessThanOrEqual(64);
-    expect(job.totals).toMatchObject({ sectorsTouched: 16, sectorsToErase: 16, pagesToProgram: 256, writeRuns: 1 });
-    expect(w[0]!.entries).toBe(7);
+    expect(job.totals).toMatchObject({ sectorsTouched: 16, sectorsToErase: 16, pagesToProgram: 256, writeRuns: 2 });
+    expect(w.map((r) => r.bytes)).toEqual([4 * KiB, 60 * KiB]);
+    expect(w.map((r) => r.entries)).toEqual([7, 7]);
   });
 
   it('erases a sector in the same run that programs its first page', () => {
@@ -84,9 +86,9 @@ describe('planJob: the steps of a program job', () => {
     const tiny: FlashGeometry = { start: 0x1000, size: 256, pageSize: 16, erasedValue: 0xff, sectors: [{ address: 0x1000, size: 64, count: 4 }] };
     const t = target(tiny, { routines: [...CMSIS, 'EraseChip'], estimate: { sectorEraseMs: 100, chipEraseMs: 50 } });
     const img = image([0x1000, data(256)]);
-    expect(kinds(planJob(img, t, { skipUnchanged: false }).steps)).toEqual(['erase-chip', 'write']);
+    expect(kinds(planJob(img, t, { skipUnchanged: false }).steps)).toEqual(['erase-chip', 'write', 'write']);
     const job = planJob(img, t, {}, { unchanged: new Set([0x1000]) });
-    expect(kinds(job.steps)).toEqual(['write']);
+    expect(kinds(job.steps)).toEqual(['write', 'write']); // three sectors: one in the first run, two in the next
     expect(job.erase.kind).toBe('sectors');
     expect(job.notes[0]).toBe('chip erase declined: 1 of 4 touched sectors unchanged');
   });
@@ -138,17 +140,18 @@ describe('planJob: the steps of a program job', () => {
   it('uses the multi-sector Erase and multi-page Program of a SEGGER loader: one entry per run', () => {
     const t = target(STM32F4_1MIB, { routines: ['Init', 'UnInit', 'Erase', 'Program'], transfer: { bufferSize: 256 * KiB, tableEntries: 16 } });
     const job = planJob(image([0x0800_0000, data(64 * KiB)]), t, { compare: 'none' });
-    const run = writes(job.steps)[0]!;
-    expect(run.erase).toEqual([{ address: 0x0800_0000, size: 16 * KiB, count: 4, index: 0 }]);
-    expect(run.program).toEqual([{ address: 0x0800_0000, length: 64 * KiB, offset: 0 }]);
+    const [first, run] = writes(job.steps) as [WriteStep, WriteStep];
+    expect(first.erase).toEqual([{ address: 0x0800_0000, size: 16 * KiB, count: 1, index: 0 }]);
+    expect(run.erase).toEqual([{ address: 0x0800_4000, size: 16 * KiB, count: 3, index: 1 }]);
+    expect(run.program).toEqual([{ address: 0x0800_4000, length: 48 * KiB, offset: 0 }]);
     expect(job.verify).toBe('hash');
     const calls = writeCalls(run, { entry: (fn) => (t.routines.has(fn) ? 0x2000_0000 : undefined), flashStart: 0x0800_0000, clock: 0, pageSize: 1024, buffer: 0x2000_8000 });
     expect(calls.map((c) => `${c.fn}(${c.args.map((a) => a.toString(16)).join(',')})`)).toEqual([
       'Init(8000000,0,1)',
-      'Erase(8000000,0,4)',
+      'Erase(8004000,1,3)',
       'UnInit(1)',
       'Init(8000000,0,2)',
-      'Program(8000000,10000,20008000)',
+      'Program(8004000,c000,20008000)',
       'UnInit(2)',
     ]);
   });
@@ -197,12 +200,33 @@ describe('planJob: the steps of a program job', () => {
   });
 });
 
+describe('bounded runs', () => {
+  it('makes the first write run one sector (it measures the device), later runs at most MAX_SECTORS_PER_RUN', () => {
+    const job = planJob(image([0xc000_0000, new Uint8Array(1 * MiB).fill(0x11)]), target(ALIF_OSPI1, { transfer: { bufferSize: 256 * KiB, tableEntries: 256 } }), { compare: 'none' });
+    const runs = writes(job.steps);
+    expect(runs[0]!.erase.reduce((n, e) => n + e.count, 0)).toBe(1);
+    expect(runs[0]!.bytes).toBe(4 * KiB);
+    expect(runs.slice(1).map((r) => r.erase.reduce((n, e) => n + e.count, 0))).toEqual([32, 32, 32, 32, 32, 32, 32, 31]);
+  });
+
+  it('also keeps the first run small when it erases nothing (blank sectors)', () => {
+    const img = image([0xc000_0000, data(64 * KiB)]);
+    const blank = new Set(Array.from({ length: 16 }, (_, i) => 0xc000_0000 + i * 4096));
+    const runs = writes(planJob(img, target(ALIF_OSPI1), {}, { unchanged: new Set(), blank }).steps);
+    expect(runs.every((r) => r.erase.length === 0)).toBe(true);
+    expect(runs[0]!.bytes).toBe(4 * KiB);
+  });
+});
+
 describe('planErase and planVerify', () => {
   it('widens an erase range to whole sectors and says which', () => {
     const plan = planErase({ address: 0xc000_0800, length: 0x1000 }, target(ALIF_OSPI1));
     expect(plan.erased).toEqual({ address: 0xc000_0000, length: 0x2000 });
     expect(plan.sectors).toBe(2);
-    expect(writes(plan.steps)[0]!.erase).toEqual([{ address: 0xc000_0000, size: 4096, count: 2, index: 0 }]);
+    expect(writes(plan.steps).flatMap((w) => w.erase)).toEqual([
+      { address: 0xc000_0000, size: 4096, count: 1, index: 0 },
+      { address: 0xc000_1000, size: 4096, count: 1, index: 1 },
+    ]);
   });
 
   it('refuses an empty erase range or one outside the flash', () => {
@@ -214,7 +238,7 @@ describe('planErase and planVerify', () => {
     expect(kinds(planErase('chip', target(STM32F4_1MIB, { routines: [...CMSIS, 'EraseChip'] })).steps)).toEqual(['erase-chip']);
     const each = planErase('chip', target(ALIF_OSPI1));
     expect(each.sectors).toBe(8192);
-    expect(writes(each.steps)).toHaveLength(8192 / MAX_SECTORS_PER_RUN);
+    expect(writes(each.steps)).toHaveLength(1 + Math.ceil((8192 - FIRST_RUN_SECTORS) / MAX_SECTORS_PER_RUN));
   });
 
   it("verifies by hash when memory mapped and by the algorithm's Verify otherwise ('auto' means the cheapest way)", () => {
