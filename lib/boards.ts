@@ -25,6 +25,24 @@ export interface BoardPreset {
   readonly jlinkDevice?: string;
   /** Where to get the flash algorithm. */
   readonly algorithm: string;
+  /**
+   * The CMSIS pack device this board is, and which of its processors: with an
+   * installed pack that defines it, the algorithms and their RAM come from the
+   * pack. What the pack does not know stays here: `memoryMapped` applies to the
+   * pack regions inside `flash`, the others are memory mapped.
+   */
+  readonly pack?: { readonly device: string; readonly core?: string };
+}
+
+/**
+ * Whether a pack region of `board` reads at its address while its algorithm
+ * runs: the board's `memoryMapped` inside its `flash`, else yes (a pack does
+ * not say, and internal flash and MRAM do).
+ */
+export function boardMemoryMapped(board: BoardPreset | undefined, region: { start: number; size: number }): boolean {
+  if (board === undefined) return true;
+  const f = board.flash;
+  return region.start < f.start + f.size && region.start + region.size > f.start ? board.memoryMapped : true;
 }
 
 /** OSPI1 of the Alif Ensemble DevKit (IS25WX256, 32 MiB), and where the QEMU NOR simulator copies its geometry. */
@@ -45,6 +63,8 @@ function alifE7Preset(core: 'HP' | 'HE', kind: string): BoardPreset {
     memoryMapped: false,
     jlinkDevice: `AE722F80F55D5_${core}`,
     algorithm: 'Ensemble_IS25WX256.FLM from the Alif Ensemble CMSIS pack (AlifSemiconductor.Ensemble DFP)',
+    // Alif's DFP names the device once for both cores; the core picks the processor (and so its algorithms).
+    pack: { device: 'AE722F80F55D5LS', core: `M55_${core}` },
   };
 }
 
@@ -54,6 +74,7 @@ function freezePresets(boards: Record<string, BoardPreset>): Readonly<Record<str
   for (const board of Object.values(boards)) {
     Object.freeze(board.ram);
     Object.freeze(board.flash);
+    if (board.pack) Object.freeze(board.pack);
     Object.freeze(board);
   }
   return Object.freeze(boards);

@@ -93,7 +93,7 @@ export { loadImage, detectImageFormat, type ImageFormat, type LoadImageOptions }
 export { imageToIntelHex, parseIntelHex, type IntelHexFile, type IntelHexWriteOptions } from './image/hex.js';
 export { imageToSrec, parseSrec, type SrecAddressSize, type SrecFile, type SrecWriteOptions } from './image/srec.js';
 
-export { BOARDS, boardPreset, type BoardPreset } from './boards.js';
+export { BOARDS, boardPreset, boardMemoryMapped, type BoardPreset } from './boards.js';
 export {
   programRegions,
   verifyRegions,
