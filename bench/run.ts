@@ -628,7 +628,45 @@ export function judge(r: Omit<BenchResult, 'goals'>): BenchResult['goals'] {
     },
     { goal: 'batching vs one call per page under latency', target: '>= 10x faster', measured: x(l.speedup), met: l.speedup >= 10 },
     { goal: `peak RSS, program ${sizeName(r.rss.imageBytes)}`, target: '< 3x image', measured: `${x(r.rss.ratio)} (${sizeName(r.rss.peakBytes)}; ${x(r.rss.ratioAboveBaseline)} above Node's ${sizeName(r.rss.baselineBytes)})`, met: r.rss.ratio < 3 },
+    ...(r.seed ? judgeSeed(r.seed) : []),
   ];
+}
+
+/**
+ * The goals of issue 12 on the seed-job model (Alif mode: not memory mapped, J-Link double, link relay):
+ * bytes over the link against the corpus' compressed size, erases of blank sectors, the modelled board time
+ * against J-Flash's, one sector changed → one erase.
+ */
+export function judgeSeed(seed: SeedResult): BenchResult['goals'] {
+  const find = (name: string) => seed.scenarios.find((s) => s.scenario === name);
+  const compressed = seed.corpus.whole.deflate9[15] ?? seed.corpus.whole.deflate9[Math.max(...Object.keys(seed.corpus.whole.deflate9).map(Number))] ?? 0;
+  const x = (v: number) => `${v.toFixed(2)}x`;
+  const out: BenchResult['goals'] = [];
+  const fresh = find('fresh');
+  const ultra = seed.profiles.find((p) => /ultra/i.test(p.name))?.name ?? seed.profiles[0]?.name;
+  if (fresh) {
+    out.push({
+      goal: `seed: fresh board, ${sizeName(seed.imageBytes)} corpus, bytes over the link`,
+      target: `<= 1.1 x deflated non-blank pages (${sizeName(compressed)})`,
+      measured: `${sizeName(fresh.link.bytesDown)} (${x(fresh.link.bytesDown / Math.max(1, compressed))})`,
+      met: fresh.link.bytesDown <= 1.1 * compressed,
+    });
+    out.push({ goal: 'seed: fresh board, erases of blank sectors', target: '0', measured: `${fresh.device.eraseSector} sector, ${fresh.device.eraseChip} chip erases`, met: fresh.device.eraseSector === 0 && fresh.device.eraseChip === 0 });
+    const m = ultra ? fresh.models[ultra] : undefined;
+    if (m) out.push({ goal: `seed: fresh board, modelled board time (${ultra}) vs J-Flash`, target: '<= 0.5x', measured: `${x(m.vsJflash)} (${(m.rspflash.totalMs / 1000).toFixed(1)} s vs ${(m.jflash.totalMs / 1000).toFixed(1)} s)`, met: m.vsJflash <= 0.5 });
+  }
+  const unchanged = find('unchanged');
+  if (unchanged) {
+    out.push({
+      goal: 'seed: unchanged re-run (Alif mode), bytes over the link',
+      target: `<= 1.1 x deflated image (${sizeName(compressed)})`,
+      measured: `${sizeName(unchanged.link.bytesDown)} (${x(unchanged.link.bytesDown / Math.max(1, compressed))})`,
+      met: unchanged.link.bytesDown <= 1.1 * compressed,
+    });
+  }
+  const one = find('one-sector');
+  if (one) out.push({ goal: 'seed: one sector changed, sectors erased', target: 'exactly 1', measured: String(one.device.eraseSector), met: one.device.eraseSector === 1 });
+  return out;
 }
 
 // ---- output ------------------------------------------------------------------------------------
