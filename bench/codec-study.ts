@@ -2,7 +2,7 @@
  * The measurement behind docs/compression.md (issue 12, compressed transfer):
  * the ratio of raw deflate (node:zlib, levels 6 and 9, windowBits 9–15)
  * against the LZ4 block format of lib/flash/codec.ts (greedy, lazy, and
- * hash-chain depths), on the corpus of bench/corpus.ts part by part (its
+ * hash-chain depths; the format picked), on the corpus of bench/corpus.ts part by part (its
  * non-blank pages, as the flasher sends them), an all-code slice and random
  * data. Each part is cut into transfer blocks (`--block`, default 64 KiB) and
  * every block is compressed on its own, as a write run would; a block that
@@ -15,7 +15,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
-import { WORTH_RATIO } from '../lib/flash/codec.js';
+import { WORTH_RATIO, encodeBlock } from '../lib/flash/codec.js';
 import { DEFAULT_SEED, buildCorpus, nonBlankPages, randomImage } from './corpus.js';
 
 const KiB = 1024;
@@ -69,179 +69,6 @@ export function samples(mib: number): { name: string; data: Uint8Array }[] {
   out.push({ name: 'corpus (non-blank)', data: Buffer.concat(all) });
   out.push({ name: 'random 1 MiB', data: randomImage(MiB, 3) });
   return out;
-}
-
-// ---- the LZ4 block format, the candidate that lost (kept to repeat the measurement) ------------
-
-/** Shortest match of the LZ4 block format; farthest offset (16-bit field). */
-const MIN_MATCH = 4;
-const MAX_OFFSET = 65535;
-/** LZ4's end-of-block rules: the last 5 bytes are literals, and the last match starts at least 12 bytes before the end. */
-const LAST_LITERALS = 5;
-const MF_LIMIT = 12;
-
-/**
- * Largest stream {@link encodeBlock} can produce for `length`
- * input bytes (all literals): one token, the literal-length bytes (one per
- * 255), the literals.
- */
-export function maxCompressedLength(length: number): number {
-  return length + Math.floor(length / 255) + 16;
-}
-
-/** Options of {@link encodeBlock}: how hard the match finder looks. */
-export interface EncodeOptions {
-  /** Hash-chain candidates tried per position (default 64). */
-  depth?: number;
-  /** Try the next position before taking a match (lazy matching; default true). */
-  lazy?: boolean;
-}
-
-const HASH_BITS = 16;
-
-function read32(data: Uint8Array, i: number): number {
-  return (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)) >>> 0;
-}
-
-function hash4(data: Uint8Array, i: number): number {
-  return Math.imul(read32(data, i), 2654435761) >>> (32 - HASH_BITS);
-}
-
-/**
- * Encodes `data` as one LZ4 block (lz4/doc/lz4_Block_format.md). Greedy with one step
- * of lazy evaluation over 4-byte hash chains, like `lz4 -9` without its
- * optimal parser.
- */
-export function encodeBlock(data: Uint8Array, options: EncodeOptions = {}): Uint8Array {
-  const depth = options.depth ?? 64;
-  const lazy = options.lazy ?? true;
-  const n = data.length;
-  const out = new Uint8Array(maxCompressedLength(n));
-  let op = 0;
-  const head = new Int32Array(1 << HASH_BITS).fill(-1);
-  const prev = new Int32Array(Math.max(n, 1));
-  let inserted = 0;
-  const matchEnd = n - LAST_LITERALS;
-  const startLimit = n - MF_LIMIT;
-
-  const insertUpTo = (i: number) => {
-    for (; inserted < i; inserted++) {
-      const h = hash4(data, inserted);
-      prev[inserted] = head[h]!;
-      head[h] = inserted;
-    }
-  };
-  /** Longest earlier match for position `i` (positions before `i` inserted), length 0 if none. */
-  let matchPos = 0;
-  const longest = (i: number): number => {
-    insertUpTo(i);
-    let best = 0;
-    const limit = matchEnd - i;
-    let j = head[hash4(data, i)]!;
-    for (let tries = depth; j >= 0 && i - j <= MAX_OFFSET && tries > 0; tries--, j = prev[j]!) {
-      if (data[j + best] !== data[i + best]) continue;
-      let len = 0;
-      while (len < limit && data[j + len] === data[i + len]) len++;
-      if (len > best) {
-        best = len;
-        matchPos = j;
-        if (len === limit) break;
-      }
-    }
-    return best >= MIN_MATCH ? best : 0;
-  };
-
-  const writeLength = (rest: number) => {
-    for (; rest >= 255; rest -= 255) out[op++] = 255;
-    out[op++] = rest;
-  };
-
-  let anchor = 0;
-  let i = 0;
-  while (i < startLimit) {
-    let len = longest(i);
-    if (len === 0) {
-      i++;
-      continue;
-    }
-    let from = matchPos;
-    // Lazy: a longer match one byte later is worth one more literal.
-    while (lazy && i + 1 < startLimit) {
-      const next = longest(i + 1);
-      if (next <= len) break;
-      i++;
-      len = next;
-      from = matchPos;
-    }
-    const literals = i - anchor;
-    const extra = len - MIN_MATCH;
-    out[op++] = (Math.min(literals, 15) << 4) | Math.min(extra, 15);
-    if (literals >= 15) writeLength(literals - 15);
-    out.set(data.subarray(anchor, i), op);
-    op += literals;
-    const offset = i - from;
-    out[op++] = offset & 0xff;
-    out[op++] = offset >>> 8;
-    if (extra >= 15) writeLength(extra - 15);
-    i += len;
-    anchor = i;
-  }
-  const literals = n - anchor;
-  out[op++] = Math.min(literals, 15) << 4;
-  if (literals >= 15) writeLength(literals - 15);
-  out.set(data.subarray(anchor), op);
-  op += literals;
-  return out.slice(0, op);
-}
-
-/**
- * Bounds-checked LZ4 block decoder (the C twin measured in docs/compression.md): `dstLen` on
- * success; otherwise 0x80000000 | the source offset where decoding
- * stopped, with `dst` written only inside its bounds (as far as it got).
- */
-export function lz4UnpackInto(src: Uint8Array, dst: Uint8Array): number {
-  const srcLen = src.length;
-  const dstLen = dst.length;
-  let ip = 0;
-  let op = 0;
-  const fail = () => (0x80000000 | Math.min(ip, 0x7fffffff)) >>> 0;
-  for (;;) {
-    if (ip === srcLen) return op === dstLen ? dstLen : fail();
-    const token = src[ip++]!;
-    let lit = token >>> 4;
-    if (lit === 15) {
-      for (;;) {
-        if (ip === srcLen) return fail();
-        const b = src[ip++]!;
-        lit += b;
-        if (lit > dstLen - op) return fail();
-        if (b !== 255) break;
-      }
-    }
-    if (lit > srcLen - ip || lit > dstLen - op) return fail();
-    dst.set(src.subarray(ip, ip + lit), op);
-    ip += lit;
-    op += lit;
-    if (ip === srcLen) return op === dstLen ? dstLen : fail();
-    if (srcLen - ip < 2) return fail();
-    const offset = src[ip]! | (src[ip + 1]! << 8);
-    if (offset === 0 || offset > op) return fail();
-    ip += 2;
-    let len = token & 15;
-    if (len === 15) {
-      for (;;) {
-        if (ip === srcLen) return fail();
-        const b = src[ip++]!;
-        len += b;
-        if (len > dstLen - op) return fail();
-        if (b !== 255) break;
-      }
-    }
-    len += MIN_MATCH;
-    if (len > dstLen - op) return fail();
-    // Byte by byte: a match may overlap its own output (offset < length repeats a pattern).
-    for (let k = 0; k < len; k++, op++) dst[op] = dst[op - offset]!;
-  }
 }
 
 async function main(): Promise<void> {

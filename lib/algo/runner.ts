@@ -17,12 +17,16 @@ import {
   AlgorithmCallError,
   AlgorithmFaultError,
   AlgorithmTimeoutError,
+  ConnectionClosedError,
+  DirtyTargetError,
   LoadMismatchError,
   RspflashError,
   StackOverflowError,
   TargetStateError,
   hex32,
+  toRspflashError,
 } from '../errors.js';
+import type { MemoryRange } from '../range.js';
 import { createDebug } from '../debug.js';
 import {
   CFSR,
@@ -61,13 +65,23 @@ const HELPER_TIMEOUT_MS = 5000;
  * read through its controller, so only a hang times out.
  */
 const RANGE_MS_PER_KIB = 1;
-/**
- * `unpack` (deflate, one bit per step) costs more per byte than a range read:
- * up to ~100 cycles per output byte, 6.4 ms per KiB on a 16 MHz Cortex-M0.
- */
-const UNPACK_WORK_FACTOR = 8;
 /** Bytes `rsp_hash128` stores per range: h1..h4. */
 const HASH128_BYTES = 16;
+/** Tries of each restore step at close: a server may refuse once (a busy probe, a lost reply) and take it again. */
+const RESTORE_ATTEMPTS = 2;
+/** What to do when rspflash's state stays on the target. */
+const RESET_HINT =
+  "Reset the target before running the application: run again with `reset`, or 'monitor reset halt' from a debugger, or end the run with after: 'reset' (which also skips the restore).";
+/**
+ * Routines that write RAM through an argument (the others only read through
+ * theirs): the argument holding the address, and the bytes written from it.
+ * Lazy borrowing saves those bytes before the run.
+ */
+const WRITES_THROUGH: Readonly<Record<string, { at: number; length: (args: readonly number[]) => number }>> = {
+  Read: { at: 2, length: (a) => a[1] ?? 0 }, // Read(adr, sz, buf)
+  unpack: { at: 2, length: (a) => a[3] ?? 0 }, // rsp_unpack(src, srcLen, dst, dstLen)
+  hash128: { at: 3, length: () => HASH128_BYTES }, // rsp_hash128(seed, adr, len, out)
+};
 /** Least time any algorithm routine gets, ms. */
 /** Shortest timeout of any call, ms: even a tiny call may wait on a loaded host or a slow probe. */
 export const MIN_CALL_TIMEOUT_MS = 1000;
@@ -92,6 +106,10 @@ export interface RunnerStats {
   calls: number;
   /** Runs of the target (a single call or one sequencer batch). */
   runs: number;
+  /** Bytes of borrowed RAM saved before their first write (lazy borrowing: only what is written). */
+  ramSaved: number;
+  /** Bytes of borrowed RAM written back at close. */
+  ramRestored: number;
 }
 
 /** What the runner learned about a fault, for the error message. */
@@ -111,7 +129,6 @@ interface CallName {
 
 interface SavedState {
   registers: Record<string, number>;
-  ram: { start: number; data: Uint8Array }[];
   system: { primask: number; control: number; mpu: number; vtor: number; vtorSwitched: boolean; msp: number; psp: number } | undefined;
   splim: { msplim: number; psplim: number } | undefined;
 }
@@ -139,10 +156,21 @@ export class AlgorithmRunner {
   readonly gdb: GdbClient;
   readonly algorithm: FlashAlgorithm;
   readonly layout: RamLayout;
-  readonly stats: RunnerStats = { calls: 0, runs: 0 };
+  readonly stats: RunnerStats = { calls: 0, runs: 0, ramSaved: 0, ramRestored: 0 };
   readonly #log = createDebug('algo');
   readonly #options: RunnerOptions;
   #saved: SavedState | undefined;
+  /** RAM saved before its first write, in the order saved: what close() writes back. */
+  readonly #borrowed: { start: number; data: Uint8Array }[] = [];
+  /** Spans of RAM saved so far (sorted, merged, end exclusive): a second write there costs no read. */
+  #covered: { start: number; end: number }[] = [];
+  /** Set when the state found at create was a killed run's: close() does not put it back. */
+  #dirty: DirtyTargetError | undefined;
+  /** Whether a call has written the core registers (they need restoring). */
+  #registersWritten = false;
+  #trapInserted = false;
+  /** Breakpoints of ours that could not be removed during set-up: close() tries again. */
+  readonly #stale: number[] = [];
   #trapType: 'hw' | 'sw' = 'hw';
   #faultHandler: number | undefined;
   /** Whether the runner inserted the fault-handler breakpoint (a user's own breakpoint there is left alone). */
@@ -192,17 +220,38 @@ export class AlgorithmRunner {
     return this.layout.algorithm + offset;
   }
 
+  /**
+   * The state found at create, when it is a killed run's rather than the
+   * application's (issue 15), else undefined. Signs: PC in rspflash's helpers,
+   * the algorithm or its trap page; SP in its stack; VTOR on its vector table.
+   * Any sign is confirmed by rspflash's vector table still lying on the trap
+   * page, so an application that merely runs from the same RAM is not taken
+   * for a killed run.
+   */
+  get dirty(): DirtyTargetError | undefined {
+    return this.#dirty;
+  }
+
   async #setUp(): Promise<void> {
     const gdb = this.gdb;
+    const layout = this.layout;
     const restore = this.#options.restore !== false;
-    const saved: SavedState = { registers: {}, ram: [], system: undefined, splim: undefined };
-    if (restore) {
-      saved.registers = await gdb.readCoreRegisters();
-      for (const span of this.layout.used) saved.ram.push({ start: span.start, data: await gdb.readMemory(span.start, span.end - span.start) });
-    }
+    // Registers are read even without restore: they tell whether a killed run left the core in our state.
+    const saved: SavedState = { registers: await gdb.readCoreRegisters(), system: undefined, splim: undefined };
     this.#saved = saved;
+    const vtor = await this.#readWord(VTOR);
+    this.#dirty = await this.#dirtyState(saved.registers, vtor);
+    if (this.#dirty) this.#log(this.#dirty.message);
     // Read the application's fault vector before anything is written: its table may lie in the RAM we borrow.
-    const originalHandler = this.#options.catchFaults === false ? undefined : await this.#applicationFaultHandler();
+    const originalHandler = this.#options.catchFaults === false ? undefined : await this.#applicationFaultHandler(vtor ?? 0);
+    if (restore) {
+      // Lazy borrowing: save what set-up writes (code, trap page) and what every call writes (the stack, and the
+      // CRC table below it, where an overflow lands); buffers are saved as runs first write them.
+      await this.#borrow(layout.helpers, layout.helpers + TARGET_CODE.length);
+      await this.#borrow(layout.algorithm, layout.algorithm + layout.algorithmSize);
+      await this.#borrow(layout.crcTable, layout.stackTop);
+      await this.#borrow(layout.vectorTable, layout.vectorTable + VECTOR_TABLE_BYTES);
+    }
 
     // Code first, then the algorithm with its ZI zeroed, then the stack canary.
     const relocated = new Uint8Array(this.algorithm.blob);
@@ -238,6 +287,7 @@ export class AlgorithmRunner {
       this.#trapType = 'sw';
       await gdb.insertBreakpoint(this.layout.trap, 'sw');
     }
+    this.#trapInserted = true;
     // The application's handler is only worth a breakpoint if our loading did not overwrite it.
     const overwritten = (a: number) => this.layout.used.some((span) => a >= span.start && a < span.end);
     if (originalHandler !== undefined && !overwritten(originalHandler)) await this.#catchFaultsAt(originalHandler);
@@ -265,7 +315,10 @@ export class AlgorithmRunner {
       psp: pspActive && savedSp !== undefined ? savedSp : clean.r6!,
     };
     if (switched) {
-      if (this.#faultHandler !== undefined && this.#faultHandlerOwned) await gdb.removeBreakpoint(this.#faultHandler, 'hw').catch(() => undefined);
+      // Not swallowed (issue 15): a breakpoint left on the application's fault handler stops it at its first fault.
+      if (this.#faultHandler !== undefined && this.#faultHandlerOwned && !(await this.#removeBreakpoint(this.#faultHandler, 'hw'))) {
+        this.#stale.push(this.#faultHandler);
+      }
       this.#faultHandler = undefined;
       this.#faultHandlerOwned = false;
       await this.#catchFaultsAt(this.layout.faultLoop);
@@ -279,9 +332,70 @@ export class AlgorithmRunner {
     this.#log(`core cleaned (cpuid ${cpuid === undefined ? 'unreadable' : hex32(cpuid)}, v8-M mainline ${this.#v8m}); saved ${JSON.stringify(saved.system)}`);
   }
 
+  /** See {@link dirty}. One extra read (the trap page) only when a sign shows. */
+  async #dirtyState(regs: Readonly<Record<string, number>>, vtor: number | undefined): Promise<DirtyTargetError | undefined> {
+    const l = this.layout;
+    const inside = (v: number | undefined, start: number, end: number): v is number => v !== undefined && v >= start && v < end;
+    const { pc, sp } = regs;
+    const signs: string[] = [];
+    if (inside(pc, l.vectorTable, l.vectorTable + VECTOR_TABLE_BYTES)) signs.push(`PC ${hex32(pc)} is on rspflash's trap page`);
+    else if (inside(pc, l.helpers, l.helpers + TARGET_CODE.length)) signs.push(`PC ${hex32(pc)} is in rspflash's helper code`);
+    else if (inside(pc, l.algorithm, l.algorithm + l.algorithmSize)) signs.push(`PC ${hex32(pc)} is in the flash algorithm`);
+    // SP equals the stack top after a call returned, so the top counts as inside.
+    if (inside(sp, l.stackBottom + 1, l.stackTop + 1)) signs.push(`SP ${hex32(sp)} is in rspflash's stack`);
+    if (vtor !== undefined && vtor === l.vectorTable) signs.push(`VTOR ${hex32(vtor)} points at rspflash's vector table`);
+    if (signs.length === 0) return undefined;
+    const page = await this.gdb.readMemory(l.vectorTable, VECTOR_TABLE_BYTES).catch(() => undefined);
+    const ours = this.#vectorTableBytes();
+    if (page === undefined || page.some((b, i) => b !== ours[i])) {
+      this.#log(`${signs.join('; ')}, but the trap page does not hold rspflash's vector table: taken as the application's state`);
+      return undefined;
+    }
+    const reason = signs.join('; ');
+    return new DirtyTargetError(
+      `The core was left in rspflash's state by an earlier run that was killed before it restored the target (${reason}): ` +
+        "rspflash did not put that state back as if it were the application's (registers, VTOR, stack pointers); the core is left halted",
+      reason,
+      { hint: RESET_HINT },
+    );
+  }
+
+  /** Removes one of our breakpoints, trying twice; false when the server still refuses. */
+  async #removeBreakpoint(address: number, type: 'hw' | 'sw'): Promise<boolean> {
+    for (let attempt = 1; attempt <= RESTORE_ATTEMPTS; attempt++) {
+      try {
+        await this.gdb.removeBreakpoint(address, type);
+        return true;
+      } catch (err) {
+        this.#log(`removing the breakpoint at ${hex32(address)} failed (attempt ${attempt}): ${err instanceof Error ? err.message : String(err)}`);
+        if (this.gdb.closed) return false;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Saves the parts of [start, end) inside the lent RAM not saved yet, one
+   * read each, before their first write by us or by code we run. Lazy
+   * borrowing (issue 12): an unchanged re-run saves and restores the few KiB
+   * it writes, not the whole region.
+   */
+  async #borrow(start: number, end: number): Promise<void> {
+    if (this.#options.restore === false || end <= start) return;
+    for (const span of this.layout.used) {
+      const from = Math.max(start, span.start);
+      const to = Math.min(end, span.end);
+      for (const gap of uncovered(this.#covered, from, to)) {
+        const data = await this.gdb.readMemory(gap.start, gap.end - gap.start);
+        this.#borrowed.push({ start: gap.start, data });
+        this.#covered = cover(this.#covered, gap);
+        this.stats.ramSaved += data.length;
+      }
+    }
+  }
+
   /** The application's HardFault handler from its vector table, or undefined when the table looks unusable. */
-  async #applicationFaultHandler(): Promise<number | undefined> {
-    const vtor = (await this.#readWord(VTOR)) ?? 0;
+  async #applicationFaultHandler(vtor: number): Promise<number | undefined> {
     const at = vtor + vectorOffset(EXCEPTION.HardFault);
     const vector = await this.#readWord(at);
     // Erased flash (all ones) or a word without the Thumb bit is no handler.
@@ -429,8 +543,8 @@ export class AlgorithmRunner {
       case 'hash128':
         return kib(args[2]);
       case 'unpack':
-        // rsp_unpack(src, srcLen, dst, dstLen): time follows the bytes produced, not the stream (issue 12).
-        return kib(args[3]) * UNPACK_WORK_FACTOR;
+        // rsp_unpack(src, srcLen, dst, dstLen), LZ4: about a copy's cost per byte produced, not per stream byte (issue 12).
+        return kib(args[3]);
       default:
         return t.programPage;
     }
@@ -440,6 +554,7 @@ export class AlgorithmRunner {
   async writeBuffer(slot: number, data: Uint8Array, offset = 0): Promise<void> {
     const buffer = this.#slot(slot);
     if (offset + data.length > buffer.size) throw new RangeError(`buffer ${slot} holds ${buffer.size} bytes, not ${offset + data.length}`);
+    await this.#borrow(buffer.address + offset, buffer.address + offset + data.length);
     await this.gdb.writeMemory(buffer.address + offset, data);
   }
 
@@ -462,8 +577,17 @@ export class AlgorithmRunner {
    * read back when some call collects); throws {@link AlgorithmCallError} for
    * the first failing call (with its arguments as made),
    * {@link StackOverflowError}, or a fault/timeout error.
+   *
+   * RAM the batch writes is saved first (when restoring): the table and
+   * data, and what the routines write through their arguments (`Read`,
+   * `unpack`, `hash128`). A routine of the caller's own that writes elsewhere
+   * in the lent RAM names it in `writes`.
    */
-  async batch(slot: number, calls: readonly BatchCall[], options: { data?: Uint8Array | readonly Uint8Array[]; timeoutMs?: number } = {}): Promise<number[]> {
+  async batch(
+    slot: number,
+    calls: readonly BatchCall[],
+    options: { data?: Uint8Array | readonly Uint8Array[]; timeoutMs?: number; writes?: readonly MemoryRange[] } = {},
+  ): Promise<number[]> {
     const buffer = this.#slot(slot);
     if (calls.length === 0) return [];
     if (calls.length > buffer.tableEntries) throw new RangeError(`batch of ${calls.length} calls exceeds the table (${buffer.tableEntries})`);
@@ -472,6 +596,8 @@ export class AlgorithmRunner {
     if (dataLength > buffer.size) throw new RangeError(`buffer ${slot} holds ${buffer.size} bytes, not ${dataLength}`);
     const table = encodeBatch(calls);
     const tableAddress = buffer.address - table.length;
+    await this.#borrow(tableAddress, buffer.address + dataLength);
+    for (const r of [...targetWrites(calls), ...(options.writes ?? [])]) await this.#borrow(r.address, r.address + r.length);
     // Table and data go out in one write, assembled in a scratch buffer kept for the runner's life:
     // a fresh 256 KiB array per run would pile up until V8's next major collection (peak RSS).
     const scratch = this.#scratchFor(buffer.tableEntries * ENTRY_SIZE + buffer.size);
@@ -673,6 +799,7 @@ export class AlgorithmRunner {
       xpsr: XPSR_THUMB,
     };
     if (this.layout.staticBase !== undefined) values.r9 = this.layout.staticBase;
+    this.#registersWritten = true;
     await this.gdb.writeRegisters(values);
     this.stats.runs++;
     const { stop, interrupted } = await this.gdb.continue({ timeoutMs });
@@ -768,53 +895,101 @@ export class AlgorithmRunner {
   }
 
   /**
-   * Puts back what the runner borrowed: system registers, stack limits, RAM,
-   * core registers, and removes its breakpoints. Safe to call twice.
+   * Puts back what the runner borrowed: system registers, stack limits, the
+   * RAM it wrote (saved before its first write), core registers, and removes
+   * its breakpoints. Each step is tried twice; what still fails is named in
+   * the error, never swallowed: a {@link DirtyTargetError} listing what is left
+   * on the target (a breakpoint's address, registers, a RAM range), or, when
+   * the link is gone, the link's error saying the same. When the state found
+   * at create was a killed run's ({@link dirty}), RAM and breakpoints are put
+   * back but registers and system registers are not, the core is left halted,
+   * and that DirtyTargetError is thrown. Safe to call twice.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     const gdb = this.gdb;
     const saved = this.#saved;
+    const restore = this.#options.restore !== false;
+    const left: string[] = [];
     const errors: unknown[] = [];
-    const attempt = async (what: () => Promise<unknown>) => {
-      try {
-        await what();
-      } catch (err) {
-        errors.push(err);
-      }
-    };
-    if (!gdb.closed && gdb.state === 'halted') {
-      if (saved && this.#options.restore !== false && this.#faulted === undefined) {
-        if (saved.splim) await attempt(() => this.#callHelper('stack limit restore', TARGET_ENTRY.splimRestore, [saved.splim!.msplim, saved.splim!.psplim]));
-        if (saved.system) {
-          const s = saved.system;
-          await attempt(() =>
-            this.#run('core restore', this.layout.helpers + TARGET_ENTRY.coreRestore, [s.primask, s.control, s.mpu, s.vtor], HELPER_TIMEOUT_MS, {
-              r4: s.vtorSwitched ? 1 : 0,
-              r5: s.msp,
-              r6: s.psp,
-            }),
-          );
+    const step = async (whatIsLeft: string, action: () => Promise<unknown>): Promise<void> => {
+      for (let attempt = 1; attempt <= RESTORE_ATTEMPTS; attempt++) {
+        if (gdb.closed || gdb.state !== 'halted') break;
+        try {
+          await action();
+          return;
+        } catch (err) {
+          errors.push(err);
+          this.#log(`restoring failed (attempt ${attempt}), ${whatIsLeft}: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
-      if (this.#faulted !== undefined && saved?.system?.vtorSwitched) {
-        // The core cannot run our restore routine after a fault, but VTOR must not keep pointing at RAM we are
-        // about to give back: a debugger write works on real cores (QEMU ignores it; a reset recovers there).
-        const vtor = saved.system.vtor;
-        await attempt(() => gdb.writeMemory(VTOR, u32(vtor)));
+      left.push(whatIsLeft);
+    };
+    // A killed run's registers and system registers are not the application's: putting them back would make them stick.
+    const core = saved !== undefined && restore && this.#dirty === undefined;
+    if (core && saved.splim) {
+      const { msplim, psplim } = saved.splim;
+      if (this.#faulted === undefined) {
+        await step(`MSPLIM/PSPLIM at 0 (were ${hex32(msplim)}/${hex32(psplim)})`, () => this.#callHelper('stack limit restore', TARGET_ENTRY.splimRestore, [msplim, psplim]));
+      } else if (msplim !== 0 || psplim !== 0) left.push(`MSPLIM/PSPLIM at 0 (were ${hex32(msplim)}/${hex32(psplim)}; the faulted core cannot run the restore)`);
+    }
+    if (core && saved.system) {
+      const s = saved.system;
+      const was = `PRIMASK ${s.primask}, CONTROL ${hex32(s.control)}, MPU_CTRL ${hex32(s.mpu)}, VTOR ${hex32(s.vtor)}, MSP ${hex32(s.msp)}, PSP ${hex32(s.psp)}`;
+      if (this.#faulted === undefined) {
+        await step(`PRIMASK, CONTROL, MPU and stack pointers as rspflash set them${s.vtorSwitched ? `, VTOR on its vector table ${hex32(this.layout.vectorTable)}` : ''} (were ${was})`, () =>
+          this.#run('core restore', this.layout.helpers + TARGET_ENTRY.coreRestore, [s.primask, s.control, s.mpu, s.vtor], HELPER_TIMEOUT_MS, {
+            r4: s.vtorSwitched ? 1 : 0,
+            r5: s.msp,
+            r6: s.psp,
+          }),
+        );
+      } else {
+        left.push(`PRIMASK, CONTROL, MPU and stack pointers as rspflash set them (were ${was}; the faulted core cannot run the restore)`);
+        // VTOR must not keep pointing at RAM we are about to give back: a debugger write works on real cores
+        // (QEMU ignores it; a reset recovers there).
+        if (s.vtorSwitched) await step(`VTOR on rspflash's vector table ${hex32(this.layout.vectorTable)} (was ${hex32(s.vtor)})`, () => gdb.writeMemory(VTOR, u32(s.vtor)));
       }
-      await attempt(() => gdb.removeBreakpoint(this.layout.trap, this.#trapType));
-      if (this.#faultHandler !== undefined && this.#faultHandlerOwned) await attempt(() => gdb.removeBreakpoint(this.#faultHandler!, 'hw'));
-      if (saved && this.#options.restore !== false) {
-        for (const span of saved.ram) await attempt(() => gdb.writeMemory(span.start, span.data));
-        if (Object.keys(saved.registers).length > 0) await attempt(() => gdb.writeRegisters(saved.registers));
+    }
+    if (this.#trapInserted) {
+      const type = this.#trapType;
+      await step(`a ${type === 'hw' ? 'hardware' : 'software'} breakpoint at ${hex32(this.layout.trap)} (rspflash's return trap)`, () => gdb.removeBreakpoint(this.layout.trap, type));
+    }
+    const handler = this.#faultHandler;
+    if (handler !== undefined && this.#faultHandlerOwned) {
+      const what = handler === this.layout.faultLoop ? "rspflash's fault loop" : "the application's HardFault handler";
+      await step(`a hardware breakpoint at ${hex32(handler)} (${what})`, () => gdb.removeBreakpoint(handler, 'hw'));
+    }
+    for (const address of this.#stale) {
+      await step(`a hardware breakpoint at ${hex32(address)} (the application's HardFault handler)`, () => gdb.removeBreakpoint(address, 'hw'));
+    }
+    if (restore) {
+      for (const chunk of joinChunks(this.#borrowed)) {
+        const range = `${hex32(chunk.start)}..${hex32(chunk.start + chunk.data.length - 1)}`;
+        await step(`RAM ${range} holding rspflash's code and data`, async () => {
+          await gdb.writeMemory(chunk.start, chunk.data);
+          this.stats.ramRestored += chunk.data.length;
+        });
       }
+    }
+    if (core && this.#registersWritten && Object.keys(saved.registers).length > 0) {
+      const pc = saved.registers.pc;
+      await step(`the core registers as rspflash's last call left them (PC ${pc === undefined ? '?' : hex32(pc)}, SP and the rest not put back)`, () => gdb.writeRegisters(saved.registers));
     }
     this.#closed = true;
-    if (errors.length > 0) {
-      this.#log(`restoring the target failed: ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`);
-      throw errors[0];
+    if (left.length > 0) {
+      const what = left.join('; ');
+      this.#log(`left on the target: ${what}`);
+      if (gdb.closed || gdb.state !== 'halted') {
+        const why = gdb.closed ? 'the connection is closed' : `the core is ${gdb.state}`;
+        const cause = toRspflashError(errors.at(-1) ?? new ConnectionClosedError('The connection to the GDB server is closed'));
+        throw cause.within('restore', `Could not restore the target (${why}); left on it: ${what}. ${cause.message}`);
+      }
+      const last = errors.at(-1);
+      const because = last instanceof Error ? ` (${last.message})` : '';
+      throw new DirtyTargetError(`Could not restore the target${because}; left on it: ${what}`, what, { cause: last, hint: RESET_HINT });
     }
+    if (this.#dirty !== undefined && restore) throw this.#dirty;
   }
 }
 
@@ -857,6 +1032,61 @@ export function crcTableBytes(): Uint8Array {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
     view.setUint32(n * 4, c >>> 0, true);
+  }
+  return out;
+}
+
+/** The parts of [from, to) that no span of `covered` (sorted, merged) holds. */
+function uncovered(covered: readonly { start: number; end: number }[], from: number, to: number): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  let at = from;
+  for (const c of covered) {
+    if (c.end <= at) continue;
+    if (c.start >= to) break;
+    if (c.start > at) out.push({ start: at, end: c.start });
+    at = Math.max(at, c.end);
+  }
+  if (at < to) out.push({ start: at, end: to });
+  return out;
+}
+
+/** `covered` with `span` added, still sorted and merged. */
+function cover(covered: readonly { start: number; end: number }[], span: { start: number; end: number }): { start: number; end: number }[] {
+  const all = [...covered, span].sort((a, b) => a.start - b.start);
+  const out: { start: number; end: number }[] = [];
+  for (const s of all) {
+    const last = out.at(-1);
+    if (last && s.start <= last.end) last.end = Math.max(last.end, s.end);
+    else out.push({ ...s });
+  }
+  return out;
+}
+
+/** Saved chunks in address order, neighbours joined: the restore goes out in as few writes as the RAM allows. */
+function joinChunks(chunks: readonly { start: number; data: Uint8Array }[]): { start: number; data: Uint8Array }[] {
+  const sorted = [...chunks].sort((a, b) => a.start - b.start);
+  const out: { start: number; parts: Uint8Array[]; end: number }[] = [];
+  for (const c of sorted) {
+    const last = out.at(-1);
+    if (last && last.end === c.start) {
+      last.parts.push(c.data);
+      last.end += c.data.length;
+    } else out.push({ start: c.start, parts: [c.data], end: c.start + c.data.length });
+  }
+  return out.map((c) => ({ start: c.start, data: c.parts.length === 1 ? c.parts[0]! : new Uint8Array(Buffer.concat(c.parts)) }));
+}
+
+/** RAM the routines of a batch write through their arguments ({@link WRITES_THROUGH}), repeats with stride included. */
+function targetWrites(calls: readonly BatchCall[]): MemoryRange[] {
+  const out: MemoryRange[] = [];
+  for (const c of calls) {
+    const w = WRITES_THROUGH[c.fn];
+    const address = w === undefined ? undefined : c.args[w.at];
+    if (w === undefined || address === undefined) continue;
+    const repeat = c.repeat ?? 1;
+    // With stride, arg0 and arg2 advance by arg1 between calls.
+    const advance = c.stride && (w.at === 0 || w.at === 2) ? (c.args[1] ?? 0) * (repeat - 1) : 0;
+    out.push({ address: address >>> 0, length: w.length(c.args) + advance });
   }
   return out;
 }

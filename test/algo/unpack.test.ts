@@ -1,7 +1,7 @@
 /**
- * `rsp_unpack` (target-src/unpack.c), the on-target raw-deflate decoder of
- * compressed transfer, against the host: node:zlib's streams must expand byte
- * for byte, and on hostile streams (mutations, truncations, length lies) the
+ * `rsp_unpack` (target-src/unpack.c), the on-target LZ4 block decoder of
+ * compressed transfer, against the host: the host encoder's streams must expand
+ * byte for byte, and on hostile streams (mutations, truncations, length lies) the
  * target's result and the bytes it wrote must be exactly those of the host
  * twin (`unpackInto`, lib/flash/codec.ts), with guard patterns on both sides of
  * dst untouched. Runs on QEMU mps3-an547 (Cortex-M55) and microbit (nRF51,
@@ -11,12 +11,12 @@
  * Speed (RSPFLASH_MEASURE=1): MB/s of output under QEMU, no asserts on time.
  */
 import fc from 'fast-check';
-import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlgorithmRunner } from '../../lib/algo/runner.js';
 import { BOARDS } from '../../lib/boards.js';
-import { UNPACK_FAILED, UNPACK_STACK, compressBlock, unpackInto } from '../../lib/flash/codec.js';
+import { UNPACK_FAILED, UNPACK_STACK, compressBlock, encodeBlock, unpackInto } from '../../lib/flash/codec.js';
 import type { GdbClient } from '../../lib/gdb/client.js';
+import { UNPACK_CODE, UNPACK_ENTRY } from '../../lib/algo/target-code.js';
 import { buildCorpus, nonBlankPages } from '../../bench/corpus.js';
 import { FIXTURES, startQemu, type QemuInstance, type QemuMachine } from '../helpers/qemu.js';
 import { loadFixtureAlgorithm, withRunner } from '../helpers/algorithms.js';
@@ -32,7 +32,7 @@ interface Machine {
   algo: string;
   /** RAM the runner borrows. */
   ram: { start: number; size: number };
-  /** Scratch RAM outside it: guard, dst, guard, then src. */
+  /** Scratch RAM outside it: the decoder (UNPACK_CODE), guard, dst, guard, then src. */
   scratch: number;
   /** Largest block tried. */
   maxBlock: number;
@@ -40,20 +40,29 @@ interface Machine {
 
 const MACHINES: Machine[] = [
   { machine: 'mps3-an547', name: 'Cortex-M55 (mps3-an547)', algo: FIXTURES.norSim, ram: BOARDS['qemu-an547']!.ram, scratch: 0x01000000, maxBlock: 256 * 1024 },
-  // 16 KiB of RAM: the runner gets 11 KiB, the last 3 KiB hold guard, dst, guard and src.
-  { machine: 'microbit', name: 'Cortex-M0 (microbit)', algo: FIXTURES.nvmcNrf51, ram: { start: 0x20000800, size: 0x2c00 }, scratch: 0x20003400, maxBlock: 1400 },
+  // 16 KiB of RAM: the runner gets 10 KiB, the last 4 KiB hold the decoder, guard, dst, guard and src.
+  { machine: 'microbit', name: 'Cortex-M0 (microbit)', algo: FIXTURES.nvmcNrf51, ram: { start: 0x20000800, size: 0x2800 }, scratch: 0x20003000, maxBlock: 1400 },
 ];
+
+/** Where the decoder's blob ends in the scratch RAM (it is loaded once per runner, at the start). */
+const decoderEnd = (m: Machine) => m.scratch + UNPACK_CODE.length;
+
+/** Loads the decoder blob, as a run that sends compressed blocks does. */
+async function loadDecoder(gdb: GdbClient, m: Machine): Promise<void> {
+  await gdb.writeMemory(m.scratch, UNPACK_CODE);
+}
 
 /** Runs rsp_unpack once on the target over guarded dst; returns its result, dst and whether the guards held. */
 async function unpackOnTarget(runner: AlgorithmRunner, gdb: GdbClient, m: Machine, src: Uint8Array, dstLen: number) {
-  const dst = m.scratch + GUARD;
+  const guarded = decoderEnd(m);
+  const dst = guarded + GUARD;
   const srcAt = dst + dstLen + GUARD;
   const region = new Uint8Array(GUARD + dstLen + GUARD).fill(GUARD_BYTE);
   region.fill(DST_FILL, GUARD, GUARD + dstLen);
-  await gdb.writeMemory(m.scratch, region);
+  await gdb.writeMemory(guarded, region);
   if (src.length > 0) await gdb.writeMemory(srcAt, src);
-  const [result] = await runner.batch(0, [{ fn: 'unpack', entry: runner.helperEntry('unpack'), args: [srcAt, src.length, dst, dstLen], expect: dstLen, collect: true }]);
-  const after = await gdb.readMemory(m.scratch, region.length);
+  const [result] = await runner.batch(0, [{ fn: 'unpack', entry: m.scratch + UNPACK_ENTRY, args: [srcAt, src.length, dst, dstLen], expect: dstLen, collect: true }]);
+  const after = await gdb.readMemory(guarded, region.length);
   const guardsHeld = after.subarray(0, GUARD).every((b) => b === GUARD_BYTE) && after.subarray(GUARD + dstLen).every((b) => b === GUARD_BYTE);
   return { result: result! >>> 0, out: after.slice(GUARD, GUARD + dstLen), guardsHeld };
 }
@@ -64,7 +73,6 @@ function unpackOnHost(src: Uint8Array, dstLen: number) {
   return { result: unpackInto(src, out), out };
 }
 
-const deflate = (data: Uint8Array, level = 9, windowBits = 15) => new Uint8Array(deflateRawSync(data, { level, windowBits, memLevel: 9 }));
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
 /** Blocks of each corpus part's non-blank pages (code, weights, audio, file system) and the code part cut small. */
@@ -75,6 +83,16 @@ function corpusBlocks(size: number): { name: string; data: Uint8Array }[] {
     .map((p) => ({ name: p.name, data: nonBlankPages(corpus.bytes.subarray(p.offset, p.offset + p.length)).slice(0, size) }))
     .filter((b) => b.data.length > 0);
 }
+
+describe('UNPACK_CODE, the decoder blob', () => {
+  it('is small, a whole number of words, and separate from the helpers every run loads', async () => {
+    const { TARGET_CODE, TARGET_ENTRY } = await import('../../lib/algo/target-code.js');
+    expect(UNPACK_CODE.length % 4).toBe(0);
+    expect(UNPACK_CODE.length, 'the decoder grew: update docs/compression.md').toBeLessThanOrEqual(256);
+    expect(Object.keys(TARGET_ENTRY)).not.toContain('unpack');
+    expect(Buffer.from(TARGET_CODE).includes(Buffer.from(UNPACK_CODE.subarray(0, 32)))).toBe(false);
+  });
+});
 
 describe.each(MACHINES)('rsp_unpack on a $name', (m) => {
   const algo = loadFixtureAlgorithm(m.algo);
@@ -87,11 +105,12 @@ describe.each(MACHINES)('rsp_unpack on a $name', (m) => {
     await qemu?.stop();
   });
 
-  it('expands node:zlib raw deflate of every corpus part byte for byte, returning dstLen, with the stack UNPACK_STACK says', async () => {
+  it('expands the encoder\'s stream of every corpus part byte for byte, returning dstLen, with the stack UNPACK_STACK says', async () => {
     await withRunner(qemu, algo, options, async (runner, gdb) => {
+      await loadDecoder(gdb, m);
       for (const block of corpusBlocks(m.maxBlock)) {
-        const src = compressBlock(block.data) ?? deflate(block.data);
-        expect(src.length + block.data.length + 2 * GUARD, 'the test fits its scratch RAM').toBeLessThanOrEqual(m.machine === 'microbit' ? 3072 : 1 << 20);
+        const src = compressBlock(block.data) ?? encodeBlock(block.data);
+        expect(src.length + block.data.length + 2 * GUARD, 'the test fits its scratch RAM').toBeLessThanOrEqual(m.machine === 'microbit' ? 4096 - UNPACK_CODE.length : 1 << 20);
         const got = await unpackOnTarget(runner, gdb, m, src, block.data.length);
         expect(got.result, `${block.name}: result`).toBe(block.data.length);
         expect(same(got.out, block.data), `${block.name}: ${block.data.length} bytes from a ${src.length}-byte stream differ`).toBe(true);
@@ -100,19 +119,20 @@ describe.each(MACHINES)('rsp_unpack on a $name', (m) => {
     });
   });
 
-  it('expands streams of random sizes, levels 0..9 and windowBits 9..15 (stored, fixed and dynamic blocks)', async () => {
+  it('expands streams of random sizes and contents, greedy and lazy, at any search depth', async () => {
     await withRunner(qemu, algo, options, async (runner, gdb) => {
+      await loadDecoder(gdb, m);
       await fc.assert(
         fc.asyncProperty(
           fc.integer({ min: 0, max: m.maxBlock }),
-          fc.integer({ min: 0, max: 9 }),
-          fc.integer({ min: 9, max: 15 }),
+          fc.boolean(),
+          fc.integer({ min: 1, max: 64 }),
           fc.integer({ min: 0, max: 7 }),
           fc.nat(),
-          async (length, level, windowBits, mask, seed) => {
+          async (length, lazy, depth, mask, seed) => {
             // A mask of low bits makes anything from text-like (3 bits) to incompressible (8 bits) data.
             const data = seededBytes(length, seed).map((b) => b & ((1 << (mask + 1)) - 1));
-            const src = deflate(data, level, windowBits);
+            const src = encodeBlock(data, { lazy, depth });
             const got = await unpackOnTarget(runner, gdb, m, src, length);
             expect(got.result).toBe(length);
             expect(same(got.out, data)).toBe(true);
@@ -126,8 +146,9 @@ describe.each(MACHINES)('rsp_unpack on a $name', (m) => {
 
   it('on hostile streams returns exactly what the host twin returns, writes the same bytes, and never touches the guards', async () => {
     const bases = [seededBytes(1000, 1).map((b) => b & 3), new Uint8Array(900).fill(9), seededBytes(600, 5).map((b) => b & 31)];
-    const streams = bases.flatMap((data) => [0, 1, 9].map((level) => ({ data, src: deflate(data, level, 12) })));
+    const streams = bases.map((data) => ({ data, src: encodeBlock(data) }));
     await withRunner(qemu, algo, options, async (runner, gdb) => {
+      await loadDecoder(gdb, m);
       await fc.assert(
         fc.asyncProperty(
           fc.constantFrom(...streams),
@@ -154,6 +175,7 @@ describe.each(MACHINES)('rsp_unpack on a $name', (m) => {
 
   it.skipIf(!process.env.RSPFLASH_MEASURE)('speed: MB/s of output per corpus part (measurement, printed)', async () => {
     await withRunner(qemu, algo, options, async (runner, gdb) => {
+      await loadDecoder(gdb, m);
       const best = async (call: { entry: number; args: number[]; expect: number }) => {
         let min = Infinity;
         for (let i = 0; i < 5; i++) {
@@ -167,11 +189,11 @@ describe.each(MACHINES)('rsp_unpack on a $name', (m) => {
       const overhead = await best({ entry: runner.helperEntry('nop'), args: [0], expect: 0 });
       const lines: string[] = [];
       for (const block of corpusBlocks(m.maxBlock)) {
-        const src = deflate(block.data);
-        const dst = m.scratch + GUARD;
+        const src = encodeBlock(block.data);
+        const dst = decoderEnd(m) + GUARD;
         const srcAt = dst + block.data.length + GUARD;
         await gdb.writeMemory(srcAt, src);
-        const ms = Math.max((await best({ entry: runner.helperEntry('unpack'), args: [srcAt, src.length, dst, block.data.length], expect: block.data.length })) - overhead, 0.01);
+        const ms = Math.max((await best({ entry: m.scratch + UNPACK_ENTRY, args: [srcAt, src.length, dst, block.data.length], expect: block.data.length })) - overhead, 0.01);
         expect(same(await gdb.readMemory(dst, block.data.length), block.data)).toBe(true);
         lines.push(
           `${m.name} ${block.name.padEnd(10)} ${block.data.length} B from ${src.length} B: ${(block.data.length / 1e6 / (ms / 1000)).toFixed(1)} MB/s ` +
