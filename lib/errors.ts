@@ -200,7 +200,9 @@ export class ConnectError extends RspflashError {
 
   constructor(
     message: string,
+    /** The host rspflash tried to reach (or the socket path, for a local socket). */
     readonly host: string,
+    /** The TCP port; `undefined` for a local socket or a stream. */
     readonly port: number | undefined,
     options: RspflashErrorOptions = {},
   ) {
@@ -217,7 +219,9 @@ export class RspTimeoutError extends RspflashError {
 
   constructor(
     message: string,
+    /** The request that went unanswered, abbreviated (e.g. `m 0x20000000,0x400`). */
     readonly request: string,
+    /** How long rspflash waited for the reply, in ms. */
     readonly timeoutMs: number,
     options: RspflashErrorOptions = {},
   ) {
@@ -263,7 +267,7 @@ export class ServerError extends RspflashError {
 export class UnsupportedError extends RspflashError {
   declare readonly code: 'RSPFLASH_UNSUPPORTED';
 
-  constructor(message: string, readonly request: string, options: RspflashErrorOptions = {}) {
+  constructor(message: string, /** The request the server did not support, abbreviated (e.g. `qXfer:memory-map:read`). */ readonly request: string, options: RspflashErrorOptions = {}) {
     super('RSPFLASH_UNSUPPORTED', message, options);
   }
 }
@@ -302,7 +306,7 @@ export class DirtyTargetError extends RspflashError {
 export class ReplyFormatError extends RspflashError {
   declare readonly code: 'RSPFLASH_REPLY_FORMAT';
 
-  constructor(message: string, readonly reply: string, options: RspflashErrorOptions = {}) {
+  constructor(message: string, /** The reply that could not be parsed (abbreviated when long). */ readonly reply: string, options: RspflashErrorOptions = {}) {
     super('RSPFLASH_REPLY_FORMAT', message, options);
   }
 }
@@ -330,7 +334,7 @@ export class FormatError extends RspflashError {
 export class ImageOverlapError extends RspflashError {
   declare readonly code: 'RSPFLASH_IMAGE_OVERLAP';
 
-  constructor(message: string, readonly address: number, options: RspflashErrorOptions = {}) {
+  constructor(message: string, /** The first address written twice with different bytes. */ readonly address: number, options: RspflashErrorOptions = {}) {
     super('RSPFLASH_IMAGE_OVERLAP', message, options);
   }
 }
@@ -464,9 +468,13 @@ export class AlgorithmFaultError extends RspflashError {
 
   constructor(
     message: string,
+    /** The routine that faulted, e.g. `ProgramPage`. */
     readonly fn: string,
+    /** Its arguments R0–R3 as passed. */
     readonly args: readonly number[],
+    /** Where the core stopped (PC), if the registers could be read. */
     readonly pc: number | undefined,
+    /** xPSR at the stop: its low 9 bits are the exception number (3 = HardFault). `undefined` if unread. */
     readonly xpsr: number | undefined,
     options: RspflashErrorOptions = {},
   ) {
@@ -483,9 +491,13 @@ export class AlgorithmTimeoutError extends RspflashError {
 
   constructor(
     message: string,
+    /** The routine that did not return, e.g. `EraseChip`. */
     readonly fn: string,
+    /** Its arguments R0–R3 as passed. */
     readonly args: readonly number[],
+    /** The timeout that ran out, in ms. */
     readonly timeoutMs: number,
+    /** Where the core was when halted (PC): shows where it hung. `undefined` if unread. */
     readonly pc: number | undefined,
     options: RspflashErrorOptions = {},
   ) {
@@ -502,8 +514,11 @@ export class AlgorithmCallError extends RspflashError {
 
   constructor(
     message: string,
+    /** The routine that failed, e.g. `EraseSector`. */
     readonly fn: string,
+    /** Its arguments R0–R3 as passed. */
     readonly args: readonly number[],
+    /** What it returned in R0: non-zero for Init/EraseSector/ProgramPage; for Verify, the first failing address. */
     readonly result: number,
     options: RspflashErrorOptions = {},
   ) {
@@ -515,7 +530,7 @@ export class AlgorithmCallError extends RspflashError {
 export class StackOverflowError extends RspflashError {
   declare readonly code: 'RSPFLASH_ALGO_STACK_OVERFLOW';
 
-  constructor(message: string, readonly fn: string, options: RspflashErrorOptions = {}) {
+  constructor(message: string, /** The routine whose call overran its stack, e.g. `ProgramPage`. */ readonly fn: string, options: RspflashErrorOptions = {}) {
     super('RSPFLASH_ALGO_STACK_OVERFLOW', message, {
       hint: 'Give the algorithm more stack: a larger `stackSize`, or a larger RAM region (`ram`).',
       ...options,
@@ -532,7 +547,9 @@ export class OutOfFlashError extends RspflashError {
 
   constructor(
     message: string,
+    /** Start of the image part that does not fit. */
     readonly address: number,
+    /** Its length in bytes. */
     readonly length: number,
     options: RspflashErrorOptions = {},
   ) {
@@ -544,7 +561,7 @@ export class OutOfFlashError extends RspflashError {
 export class VerifyError extends RspflashError {
   declare readonly code: 'RSPFLASH_VERIFY_FAILED';
 
-  constructor(message: string, readonly address: number, options: RspflashErrorOptions = {}) {
+  constructor(message: string, /** The first address whose flash content differs from the image. */ readonly address: number, options: RspflashErrorOptions = {}) {
     super('RSPFLASH_VERIFY_FAILED', message, {
       hint: 'Erase and program again; if it persists the flash may be worn, protected, or the algorithm wrong for this device.',
       ...options,
@@ -598,29 +615,53 @@ export class InternalError extends RspflashError {
  * ```
  */
 export const ERROR_CLASSES = Object.freeze({
+  /** {@link ConnectionClosedError} */
   RSPFLASH_CONNECTION_CLOSED: ConnectionClosedError,
+  /** {@link ConnectError} */
   RSPFLASH_CONNECT_FAILED: ConnectError,
+  /** {@link RspTimeoutError} */
   RSPFLASH_RSP_TIMEOUT: RspTimeoutError,
+  /** {@link ProtocolError} */
   RSPFLASH_PROTOCOL: ProtocolError,
+  /** {@link ServerError} */
   RSPFLASH_SERVER_ERROR: ServerError,
+  /** {@link UnsupportedError} */
   RSPFLASH_UNSUPPORTED: UnsupportedError,
+  /** {@link TargetStateError} */
   RSPFLASH_TARGET_STATE: TargetStateError,
+  /** {@link DirtyTargetError} */
   RSPFLASH_TARGET_DIRTY: DirtyTargetError,
+  /** {@link ReplyFormatError} */
   RSPFLASH_REPLY_FORMAT: ReplyFormatError,
+  /** {@link FormatError} */
   RSPFLASH_FORMAT: FormatError,
+  /** {@link ImageOverlapError} */
   RSPFLASH_IMAGE_OVERLAP: ImageOverlapError,
+  /** {@link FileError} */
   RSPFLASH_FILE: FileError,
+  /** {@link JournalError} */
   RSPFLASH_JOURNAL: JournalError,
+  /** {@link RamLayoutError} */
   RSPFLASH_RAM_LAYOUT: RamLayoutError,
+  /** {@link LoadMismatchError} */
   RSPFLASH_LOAD_MISMATCH: LoadMismatchError,
+  /** {@link AlgorithmFaultError} */
   RSPFLASH_ALGO_FAULT: AlgorithmFaultError,
+  /** {@link AlgorithmTimeoutError} */
   RSPFLASH_ALGO_TIMEOUT: AlgorithmTimeoutError,
+  /** {@link AlgorithmCallError} */
   RSPFLASH_ALGO_FAILED: AlgorithmCallError,
+  /** {@link StackOverflowError} */
   RSPFLASH_ALGO_STACK_OVERFLOW: StackOverflowError,
+  /** {@link OutOfFlashError} */
   RSPFLASH_OUT_OF_FLASH: OutOfFlashError,
+  /** {@link VerifyError} */
   RSPFLASH_VERIFY_FAILED: VerifyError,
+  /** {@link AbortedError} */
   RSPFLASH_ABORTED: AbortedError,
+  /** {@link UsageError} */
   RSPFLASH_USAGE: UsageError,
+  /** {@link InternalError} */
   RSPFLASH_INTERNAL: InternalError,
 } as const satisfies { [C in RspflashErrorCode]: abstract new (...args: never[]) => RspflashError & { code: C } });
 

@@ -34,15 +34,19 @@ export type FlashPhase = 'compare' | 'read' | 'erase' | 'write' | 'verify';
 export interface FlashReport {
   /** Bytes the image holds. */
   imageBytes: number;
+  /** Sectors the image touches (partly or wholly). */
   sectorsTouched: number;
   /** Sectors found identical to the image and left alone. */
   sectorsSkipped: number;
+  /** Sectors erased one by one with EraseSector (0 when the chip was erased whole). */
   sectorsErased: number;
   /** Sectors that differed but were already blank: programmed without an erase. */
   sectorsBlank: number;
   /** True when the whole device was erased with EraseChip. */
   chipErase: boolean;
+  /** Pages written with ProgramPage. */
   pagesProgrammed: number;
+  /** Bytes written with ProgramPage (whole pages: image and kept bytes, padding included). */
   bytesProgrammed: number;
   /** Bytes read back and re-programmed to keep them (preserve). */
   bytesKept: number;
@@ -58,6 +62,7 @@ export interface FlashReport {
   notes: readonly string[];
   /** For erase: the range actually erased (whole sectors). */
   erased?: MemoryRange;
+  /** Wall time of the operation, in ms. */
   durationMs: number;
   /** Bytes sent to the GDB server during the operation. */
   bytesSent: number;
@@ -69,15 +74,80 @@ export interface FlashReport {
 
 /** One progress event. See the module documentation for their order. */
 export type FlashEvent =
-  | { type: 'recover'; journal: string; ranges: readonly MemoryRange[] }
-  | { type: 'plan'; plan: FlashPlan; job: JobPlan }
-  | { type: 'replan'; job: JobPlan; notes: readonly string[] }
-  | { type: 'phase-start'; phase: FlashPhase; total: number; unit: 'bytes' | 'sectors' }
-  | { type: 'progress'; phase: FlashPhase; done: number; total: number; elapsedMs: number }
-  | { type: 'phase-end'; phase: FlashPhase; elapsedMs: number }
-  | { type: 'skip'; sectors: number; bytes: number }
-  | { type: 'done'; report: FlashReport }
-  | { type: 'failed'; error: RspflashError };
+  | {
+      /** Kept bytes of a failed earlier run are being programmed back first. */
+      type: 'recover';
+      /** Path of the recovery journal they come from. */
+      journal: string;
+      /** The ranges being restored. */
+      ranges: readonly MemoryRange[];
+    }
+  | {
+      /** The job as planned, before the target is touched. */
+      type: 'plan';
+      /** Sector by sector: what is erased, programmed, kept. */
+      plan: FlashPlan;
+      /** The same job as the steps the {@link Flasher} runs. */
+      job: JobPlan;
+    }
+  | {
+      /** The job changed after the compare (unchanged sectors dropped, chip erase declined). */
+      type: 'replan';
+      /** The steps that remain. */
+      job: JobPlan;
+      /** What changed and why, one sentence each. */
+      notes: readonly string[];
+    }
+  | {
+      /** A phase begins. */
+      type: 'phase-start';
+      /** Which phase. */
+      phase: FlashPhase;
+      /** Work in the phase, in `unit`s. */
+      total: number;
+      /** What `total` and `done` count: bytes, or sectors (erase). */
+      unit: 'bytes' | 'sectors';
+    }
+  | {
+      /** Work done so far in the current phase. */
+      type: 'progress';
+      /** Which phase. */
+      phase: FlashPhase;
+      /** Units done so far, from 0 up to `total`. */
+      done: number;
+      /** Units in the phase (as in its `phase-start`). */
+      total: number;
+      /** Time since the phase started, in ms. */
+      elapsedMs: number;
+    }
+  | {
+      /** A phase finished. */
+      type: 'phase-end';
+      /** Which phase. */
+      phase: FlashPhase;
+      /** How long it took, in ms. */
+      elapsedMs: number;
+    }
+  | {
+      /** The compare found sectors that already hold the image: they are left alone. */
+      type: 'skip';
+      /** How many sectors are skipped. */
+      sectors: number;
+      /** Their size in bytes. */
+      bytes: number;
+    }
+  | {
+      /** The operation finished. */
+      type: 'done';
+      /** What it did. */
+      report: FlashReport;
+    }
+  | {
+      /** The operation failed; the same error is thrown. */
+      type: 'failed';
+      /** Why. */
+      error: RspflashError;
+    };
 
 /** A callback receiving progress events. */
 export type ProgressListener = (event: FlashEvent) => void;

@@ -46,6 +46,7 @@ export const FIRST_RUN_SECTORS = 1;
 
 /** What the target offers a job: geometry, routines, transfer capacity. */
 export interface JobTarget {
+  /** The flash device's address range, sectors and page size. */
   readonly geometry: FlashGeometry;
   /** Name of the algorithm, for messages. */
   readonly algorithm: string;
@@ -103,12 +104,15 @@ export interface JobOptions {
  * the erased value (programmed without an erase).
  */
 export interface CompareOutcome {
+  /** Addresses of touched sectors that already hold what the plan wants: left alone. */
   readonly unchanged: ReadonlySet<number>;
+  /** Addresses of sectors that differ but hold only the erased value: programmed without an erase. */
   readonly blank?: ReadonlySet<number>;
 }
 
 /** A range to compare, with the sector it decides about. */
 export interface CompareRange extends MemoryRange {
+  /** Address of the sector the result decides about. */
   readonly sector: number;
 }
 
@@ -120,34 +124,47 @@ export interface CompareRange extends MemoryRange {
  * sector blank and no image byte crosses the link.
  */
 export interface CompareStep {
+  /** Discriminant. */
   readonly kind: 'compare';
+  /** `hash`: an on-target hash of the flash against the host's; `algo`: the algorithm's Verify against image bytes sent to RAM. */
   readonly method: 'hash' | 'algo';
+  /** What is compared: the image bytes of each touched sector. */
   readonly ranges: readonly CompareRange[];
   /** The touched sectors, whole: what the blank check reads. */
   readonly sectors: readonly MemoryRange[];
+  /** Run the blank check on every touched sector before the compare (set with `algo`, which sends data). */
   readonly blankFirst: boolean;
+  /** Bytes compared (the sum of `ranges`). */
   readonly bytes: number;
 }
 
 /** Read back the bytes of rewritten sectors that the image does not cover, before anything is erased. */
 export interface KeepStep {
+  /** Discriminant. */
   readonly kind: 'keep';
   /** `memory`: read at the flash address; `algo`: through the algorithm's Read routine. */
   readonly method: 'memory' | 'algo';
+  /** The bytes to keep: parts of rewritten sectors that the image does not cover. */
   readonly ranges: readonly MemoryRange[];
+  /** Bytes read (the sum of `ranges`). */
   readonly bytes: number;
 }
 
 /** Erase the whole device in one run of its own. */
 export interface EraseChipStep {
+  /** Discriminant. */
   readonly kind: 'erase-chip';
+  /** Why the chip is erased whole, in words (e.g. `chip erase requested`). */
   readonly reason: string;
 }
 
 /** A run of equal, adjacent sectors. */
 export interface SectorSpan {
+  /** Address of the first sector. */
   readonly address: number;
+  /** Size of each sector, in bytes. */
   readonly size: number;
+  /** Number of sectors. */
   readonly count: number;
   /** Index of the first sector in the device. */
   readonly index: number;
@@ -155,6 +172,7 @@ export interface SectorSpan {
 
 /** Flash bytes programmed from the transfer buffer at `offset`. */
 export interface BufferPiece extends MemoryRange {
+  /** Offset in the transfer buffer where the bytes for `address` start. */
   readonly offset: number;
 }
 
@@ -165,9 +183,13 @@ export interface BufferPiece extends MemoryRange {
  * in one run of the on-target sequencer.
  */
 export interface WriteStep {
+  /** Discriminant. */
   readonly kind: 'write';
+  /** Sectors erased in this run, before anything is programmed (empty after a chip erase or for blank sectors). */
   readonly erase: readonly SectorSpan[];
+  /** Flash ranges programmed, each from its place in the transfer buffer. */
   readonly program: readonly BufferPiece[];
+  /** Check each programmed piece with the algorithm's Verify in the same run. */
   readonly verify: boolean;
   /** Bytes sent into the transfer buffer. */
   readonly bytes: number;
@@ -179,11 +201,15 @@ export interface WriteStep {
 
 /** Check that flash holds what the job wrote. */
 export interface VerifyStep {
+  /** Discriminant. */
   readonly kind: 'verify';
+  /** How the ranges are checked. */
   readonly method: CheckMethod;
+  /** The flash ranges checked. */
   readonly ranges: readonly MemoryRange[];
   /** `image`: the planned content (image and kept bytes); `erased`: pages left at the erased value. */
   readonly expect: 'image' | 'erased';
+  /** Bytes checked (the sum of `ranges`). */
   readonly bytes: number;
 }
 
@@ -206,20 +232,29 @@ export interface JobPlan {
   readonly verify: CheckMethod | undefined;
   /** Decisions taken on the user's behalf, one sentence each, for `-v` and `rspflash plan`. */
   readonly notes: readonly string[];
+  /** Counts of the job, for reports and estimates. */
   readonly totals: JobTotals;
 }
 
 /** Counts of a {@link JobPlan}. */
 export interface JobTotals {
+  /** Bytes the image holds. */
   readonly imageBytes: number;
+  /** Sectors the image touches. */
   readonly sectorsTouched: number;
+  /** Touched sectors the compare found unchanged (0 before the compare). */
   readonly sectorsUnchanged: number;
+  /** Sectors erased one by one (0 with a chip erase). */
   readonly sectorsToErase: number;
   /** Sectors the compare found blank: programmed without an erase. */
   readonly sectorsBlank: number;
+  /** The device is erased whole with EraseChip. */
   readonly chipErase: boolean;
+  /** Pages written with ProgramPage. */
   readonly pagesToProgram: number;
+  /** Bytes written with ProgramPage: `pagesToProgram` whole pages. */
   readonly bytesToProgram: number;
+  /** Bytes read back before the erase and programmed again (preserve). */
   readonly bytesToKeep: number;
   /** Target runs of write steps. */
   readonly writeRuns: number;
@@ -354,7 +389,17 @@ export function planProgramJob(
  * sectors), or the whole device (`'chip'`: EraseChip when the algorithm has
  * it, else every sector).
  */
-export function planErase(range: MemoryRange | 'chip', target: JobTarget): { steps: Step[]; erased: MemoryRange; sectors: number } {
+export function planErase(
+  range: MemoryRange | 'chip',
+  target: JobTarget,
+): {
+  /** The steps to run: one erase-chip step, or write steps that only erase. */
+  steps: Step[];
+  /** What ends up erased: `range` widened to whole sectors (or the whole device). */
+  erased: MemoryRange;
+  /** Sectors erased. */
+  sectors: number;
+} {
   const g = target.geometry;
   if (range === 'chip' && target.routines.has('EraseChip')) {
     return { steps: [{ kind: 'erase-chip', reason: 'chip erase requested' }], erased: { address: g.start, length: g.size }, sectors: sectorCount(g) };
@@ -370,7 +415,16 @@ export function planErase(range: MemoryRange | 'chip', target: JobTarget): { ste
 }
 
 /** Plans a verify job: check that the flash holds `image`, with the cheapest method that reads the flash (or `mode`). */
-export function planVerify(image: Image, target: JobTarget, mode: VerifyMode = 'auto'): { steps: Step[]; method: CheckMethod } {
+export function planVerify(
+  image: Image,
+  target: JobTarget,
+  mode: VerifyMode = 'auto',
+): {
+  /** One verify step over the image's segments. */
+  steps: Step[];
+  /** How the image is checked (`mode` resolved against what the target offers). */
+  method: CheckMethod;
+} {
   const caps = { memoryMapped: target.memoryMapped, hasVerify: target.routines.has('Verify'), algorithm: target.algorithm };
   // 'none' cannot verify: auto's choice then, and an error if there is none.
   const method = verifyMethod(mode === 'none' ? 'auto' : mode, caps, false);
