@@ -11,7 +11,9 @@ import { hex32 } from './errors.js';
 
 /** `length` bytes of target memory starting at `address`. */
 export interface MemoryRange {
+  /** First address. */
   readonly address: number;
+  /** Length in bytes. */
   readonly length: number;
 }
 

@@ -49,14 +49,19 @@ export const FNC_VERIFY = 3;
 
 /** A run of `count` equal sectors of `size` bytes starting at absolute `address`. */
 export interface SectorRun {
+  /** Address of the first sector of the run. */
   readonly address: number;
+  /** Size of each sector, in bytes. */
   readonly size: number;
+  /** Number of sectors in the run. */
   readonly count: number;
 }
 
 /** One erase sector, absolute address. */
 export interface Sector {
+  /** Address of the sector. */
   readonly address: number;
+  /** Size of the sector, in bytes. */
   readonly size: number;
   /** Index of the sector within the device (0 = first). */
   readonly index: number;
@@ -78,9 +83,13 @@ export interface FlashGeometry {
 
 /** Per-call timeouts in milliseconds. */
 export interface AlgorithmTimeouts {
+  /** Init and UnInit, in ms. */
   readonly init: number;
+  /** One EraseSector call, in ms (FLM `toErase`). */
   readonly eraseSector: number;
+  /** One ProgramPage call, in ms (FLM `toProg`). */
   readonly programPage: number;
+  /** One EraseChip call, in ms. */
   readonly eraseChip: number;
 }
 
@@ -91,6 +100,7 @@ export interface AlgorithmTimeouts {
 export interface FlashAlgorithm {
   /** Human name, e.g. `Ensemble OSPI1 Flash (IS25WX256)`. */
   readonly name: string;
+  /** The file format it was loaded from. */
   readonly format: AlgorithmFormat;
   /**
    * The bytes to load, ZI area already zeroed. Offset 0 is loaded at the load
@@ -110,7 +120,9 @@ export interface FlashAlgorithm {
   readonly relocations: readonly number[];
   /** Stack the algorithm asks for, bytes (probe-rs `stack_size`); `undefined` = runner default. */
   readonly stackSize: number | undefined;
+  /** The flash device it programs. */
   readonly geometry: FlashGeometry;
+  /** How long each routine may run before rspflash halts it. */
   readonly timeouts: AlgorithmTimeouts;
   /** FLM `DevType` (1 on-chip, … 5 external SPI), when known. */
   readonly deviceType?: number;

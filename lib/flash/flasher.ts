@@ -39,20 +39,29 @@ export interface FlasherOptions extends Omit<RunnerOptions, 'ram'> {
    * target (default: the algorithm and its flash range), `dir` the folder
    * (default: the user's cache folder). `false` turns it off.
    */
-  journal?: false | { dir?: string; key?: string };
+  journal?: false | {
+    /** Folder of the journal files; default {@link defaultJournalDir}. */
+    dir?: string;
+    /** What the journal is for; a journal is replayed only for the same key. */
+    key?: string;
+  };
   /** Cancels loading the algorithm. */
   signal?: AbortSignal;
 }
 
 /** Options of {@link Flasher.program}. */
 export interface ProgramOptions extends JobOptions {
+  /** Cancels the job, which then throws {@link AbortedError}. */
   signal?: AbortSignal;
+  /** Receives the job's {@link FlashEvent}s, in the order documented there. */
   onProgress?: ProgressListener;
 }
 
 /** Options of operations that only report progress and may be cancelled. */
 export interface OperationOptions {
+  /** Cancels the operation, which then throws {@link AbortedError}. */
   signal?: AbortSignal;
+  /** Receives the operation's {@link FlashEvent}s. */
   onProgress?: ProgressListener;
 }
 
@@ -63,7 +72,7 @@ export interface OperationOptions {
  *
  * @example
  * ```ts
- * const flasher = await Flasher.create(gdb, algorithm, { ram: { address: 0x0, length: 0x40000 } });
+ * const flasher = await Flasher.create(gdb, algorithm, { ram: { start: 0x0, size: 0x40000 } });
  * try {
  *   const report = await flasher.program(image, { onProgress: (e) => console.log(e.type) });
  * } finally {
@@ -72,7 +81,9 @@ export interface OperationOptions {
  * ```
  */
 export class Flasher {
+  /** The connection to the GDB server (owned by the caller: {@link Flasher.close} does not close it). */
   readonly gdb: GdbClient;
+  /** The flash algorithm loaded into the target's RAM. */
   readonly algorithm: FlashAlgorithm;
   /** The runner that owns the borrowed RAM and the core while the flasher lives. */
   readonly runner: AlgorithmRunner;

@@ -28,7 +28,9 @@ const JOURNAL_VERSION = 1;
 
 /** Bytes at an address, kept for a job. */
 export interface KeptBytes {
+  /** Flash address of the first byte. */
   readonly address: number;
+  /** The bytes read from flash before their sector was erased. */
   readonly data: Uint8Array;
 }
 
@@ -38,6 +40,7 @@ export interface JournalContent {
   readonly key: string;
   /** When it was first written (ISO 8601). */
   readonly created: string;
+  /** Kept bytes not yet programmed back, by address. */
   readonly kept: readonly KeptBytes[];
 }
 
@@ -59,6 +62,7 @@ export function journalPath(dir: string, key: string): string {
 export class Journal {
   /** Absolute path of the journal file. */
   readonly path: string;
+  /** What the journal is for (server, algorithm, flash range): a journal is replayed only for the same key. */
   readonly key: string;
 
   constructor(path: string, key: string) {

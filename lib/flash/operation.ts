@@ -14,7 +14,9 @@ import type { FlashPhase, FlashReport, ProgressListener } from './progress.js';
  * (`Programming 0xc0010000..0xc001ffff failed: …`) and in `operation`.
  */
 export interface FlashOperation {
+  /** What was being done (e.g. `program`: `Programming …` in the message). */
   operation: 'load' | 'recover' | 'compare' | 'keep' | 'erase' | 'program' | 'write' | 'verify' | 'read' | 'uninit' | 'restore';
+  /** The flash range it was done to. */
   range: MemoryRange;
 }
 /** @deprecated Use {@link FlashOperation}. */

@@ -236,13 +236,17 @@ export function formatBytes(bytes: number): string {
 
 /** An address as a number and as the `0x` + 8 hex digits rspflash prints. */
 export interface AddressJSON {
+  /** The address as a number. */
   readonly address: number;
+  /** The same address as `0x` + 8 hex digits. */
   readonly addressHex: string;
 }
 
 /** A run of `count` consecutive pages starting `offset` bytes into a sector. */
 export interface PageRunJSON {
+  /** Offset of the first page from the sector's address, in bytes. */
   readonly offset: number;
+  /** Number of consecutive pages. */
   readonly count: number;
 }
 
@@ -250,6 +254,7 @@ export interface PageRunJSON {
 export interface SectorJSON extends AddressJSON {
   /** Index of the sector in the device (0 = first). */
   readonly index: number;
+  /** Size of the sector, in bytes. */
   readonly size: number;
   /** `erase+program` or `erase` (see {@link SectorAction}). */
   readonly action: Extract<SectorAction, 'erase+program' | 'erase'>;
@@ -269,24 +274,55 @@ export interface SectorJSON extends AddressJSON {
  * sector data.
  */
 export interface PlanJSON {
+  /** The flash device. */
   readonly flash: {
+    /** First address of the device. */
     readonly start: number;
+    /** `start` as `0x` + 8 hex digits. */
     readonly startHex: string;
     /** Last address of the device (inclusive, so a device ending at 4 GiB prints right). */
     readonly last: number;
+    /** `last` as `0x` + 8 hex digits. */
     readonly lastHex: string;
+    /** Size of the device, in bytes. */
     readonly size: number;
+    /** Bytes ProgramPage writes at once. */
     readonly pageSize: number;
+    /** The value of an erased byte (usually `0xff`). */
     readonly erasedValue: number;
+    /** Sectors in the device. */
     readonly sectorCount: number;
-    /** The geometry's sector runs. */
-    readonly sectorRuns: readonly (AddressJSON & { readonly size: number; readonly count: number })[];
+    /** The geometry's sector runs: `count` sectors of `size` bytes from `address`. */
+    readonly sectorRuns: readonly (AddressJSON & {
+      /** Size of each sector, in bytes. */
+      readonly size: number;
+      /** Number of sectors in the run. */
+      readonly count: number;
+    })[];
   };
   /** First and last image address, absent for an empty image. */
-  readonly image: { readonly start: number; readonly startHex: string; readonly last: number; readonly lastHex: string } | null;
+  readonly image: {
+    /** First image address. */
+    readonly start: number;
+    /** `start` as `0x` + 8 hex digits. */
+    readonly startHex: string;
+    /** Last image address (inclusive). */
+    readonly last: number;
+    /** `last` as `0x` + 8 hex digits. */
+    readonly lastHex: string;
+  } | null;
+  /** Bytes of touched sectors outside the image are kept (read back and programmed again). */
   readonly preserve: boolean;
-  readonly erase: { readonly kind: EraseKind; readonly reason: string };
+  /** Chip or sector erase, and why. */
+  readonly erase: {
+    /** Which erase. */
+    readonly kind: EraseKind;
+    /** Why, in words. */
+    readonly reason: string;
+  };
+  /** Counts of the plan. */
   readonly totals: PlanTotals;
+  /** The touched sectors, in address order. */
   readonly sectors: readonly SectorJSON[];
 }
 

@@ -71,7 +71,9 @@ export interface PlanOptions {
 
 /** A byte range relative to the start of a sector. */
 export interface ByteRange {
+  /** Offset of the first byte from the start of the sector. */
   readonly offset: number;
+  /** Length in bytes. */
   readonly length: number;
 }
 
@@ -108,7 +110,9 @@ export type EraseKind = 'chip' | 'sectors' | 'none';
 
 /** The erase decision and why it was taken, one sentence for logs and `--dry-run`. */
 export interface EraseDecision {
+  /** Chip or sector erase. */
   readonly kind: EraseKind;
+  /** Why, in words (e.g. `nothing to erase: the image is empty`), for `-v` and `rspflash plan`. */
   readonly reason: string;
 }
 
@@ -145,6 +149,7 @@ export interface FlashPlan {
   readonly erase: EraseDecision;
   /** Touched sectors in address order. With sector erase, exactly these are erased. */
   readonly sectors: readonly PlannedSector[];
+  /** Counts of the plan. */
   readonly totals: PlanTotals;
 }
 

@@ -8,19 +8,27 @@ import type { JobPlan, Step } from './steps.js';
 
 /** One step as JSON: its kind, what it covers, and its figures. */
 export interface StepJSON {
+  /** Which step (see {@link Step}). */
   kind: Step['kind'];
   /** `hash`, `algo`, `read`, `memory` where the step has a method. */
   method?: string;
   /** The flash the step covers, as `0x….. 0x…` text. */
   range?: string;
+  /** Number of ranges the step covers. */
   ranges?: number;
+  /** Bytes the step moves or checks. */
   bytes?: number;
-  /** For write steps: sectors erased, pieces programmed, table entries, whether Verify runs in the same run. */
+  /** Write steps: sectors erased in the run. */
   sectorsErased?: number;
+  /** Write steps: pieces programmed from the transfer buffer. */
   pieces?: number;
+  /** Write steps: batch-table entries of the run. */
   entries?: number;
+  /** Write steps: the algorithm's Verify runs in the same run. */
   verify?: boolean;
+  /** Verify steps: `image` (planned content) or `erased` (pages left erased). */
   expect?: 'image' | 'erased';
+  /** Erase-chip steps: why the chip is erased whole. */
   reason?: string;
 }
 

@@ -9,6 +9,7 @@ export type ServerKind = 'jlink' | 'openocd' | 'pyocd' | 'qemu' | 'unknown';
 
 /** Behaviour that must differ per server. */
 export interface ServerDialect {
+  /** Which server this dialect is for. */
   readonly kind: ServerKind;
   /**
    * How to leave the target running when we disconnect. J-Link answers `D`

@@ -46,6 +46,7 @@ export type StopReason = (typeof STOP_REASONS)[number];
 
 /** The target stopped with a signal (`S` or `T`). */
 export interface SignalStop {
+  /** Discriminant: `S` or `T` reply. */
   kind: 'signal';
   /** GDB signal number (5 = SIGTRAP for breakpoints and steps, 2 = SIGINT after an interrupt); see {@link signalName}. */
   signal: number;
@@ -63,6 +64,7 @@ export interface SignalStop {
 
 /** The process exited (`W`). */
 export interface ExitedStop {
+  /** Discriminant: `W` reply. */
   kind: 'exited';
   /** Exit status. */
   code: number;
@@ -72,6 +74,7 @@ export interface ExitedStop {
 
 /** The process was terminated by a signal (`X`). */
 export interface KilledStop {
+  /** Discriminant: `X` reply. */
   kind: 'killed';
   /** GDB signal number. */
   signal: number;
@@ -81,6 +84,7 @@ export interface KilledStop {
 
 /** No resumed thread is left to report on (`N`). */
 export interface NoResumedStop {
+  /** Discriminant: `N` reply. */
   kind: 'no-resumed';
 }
 

@@ -7,7 +7,9 @@ import { ImageOverlapError, hex32 } from '../errors.js';
 
 /** A run of bytes at an absolute address. */
 export interface Segment {
+  /** Address of the first byte. */
   readonly address: number;
+  /** The bytes, from `address` on. */
   readonly data: Uint8Array;
 }
 
@@ -19,6 +21,7 @@ export interface SourcedSegment extends Segment {
 
 /** A sparse image: segments sorted by address, never overlapping, never adjacent (adjacent ones are merged). */
 export interface Image {
+  /** The segments, by ascending address. */
   readonly segments: readonly Segment[];
 }
 
@@ -93,7 +96,17 @@ function flatten(parts: Uint8Array[], length: number): Uint8Array {
  * The bytes of `[address, address + length)`: image data where the image has
  * some, `fill` elsewhere. Also returns whether any image byte was in the range.
  */
-export function imageBytes(image: Image, address: number, length: number, fill: number): { data: Uint8Array; covered: boolean } {
+export function imageBytes(
+  image: Image,
+  address: number,
+  length: number,
+  fill: number,
+): {
+  /** `length` bytes from `address`: the image's bytes, `fill` where it has none. */
+  data: Uint8Array;
+  /** The image has at least one byte in the range. */
+  covered: boolean;
+} {
   const data = new Uint8Array(length).fill(fill);
   let covered = false;
   const end = address + length;
