@@ -75,7 +75,7 @@ export async function withFlasher<T>(options: SessionOptions, job: (flasher: Fla
   const gdb =
     options.gdb instanceof GdbClient
       ? options.gdb
-      : await GdbClient.connect(typeof options.gdb === 'string' ? parseEndpoint(options.gdb) : options.gdb, options.connect ?? {});
+      : await GdbClient.connect(typeof options.gdb === 'string' ? parseEndpoint(options.gdb) : options.gdb, { signal: options.signal, ...options.connect });
   let closed = false;
   try {
     info(`Connected to ${gdb.server.kind === 'unknown' ? 'a GDB server' : gdb.server.kind} (PacketSize ${gdb.server.packetSize})`);
@@ -91,7 +91,10 @@ export async function withFlasher<T>(options: SessionOptions, job: (flasher: Fla
     const g = algorithm.geometry;
     const journal =
       rest.journal === false ? false : { ...rest.journal, key: rest.journal?.key ?? `${where} ${algorithm.name} ${formatRange({ address: g.start, length: g.size })}` };
-    const flasher = await Flasher.create(gdb, algorithm, { ...rest, ram, memoryMapped, journal });
+    // A reset at the end re-initialises registers and RAM: restoring them first would only cost time (issue 12).
+    const restore = rest.restore ?? after !== 'reset';
+    if (!restore) info("Not restoring the borrowed RAM and registers: the target is reset at the end (after: 'reset')");
+    const flasher = await Flasher.create(gdb, algorithm, { ...rest, ram, memoryMapped, journal, restore });
     let result: T;
     try {
       if (options.signal?.aborted) throw toRspflashError(options.signal.reason ?? new DOMException('Aborted', 'AbortError'));

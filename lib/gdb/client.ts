@@ -20,8 +20,9 @@ import {
   hex32,
 } from '../errors.js';
 import { createDebug } from '../debug.js';
-import { RspConnection, type ConnectionStats } from '../rsp/connection.js';
+import { ABORT_GRACE_MS, RspConnection, type ConnectionStats } from '../rsp/connection.js';
 export type { ConnectionStats };
+export { ABORT_GRACE_MS };
 import { PacketWriter, fitEscaped, hexDecode, hexEncode, unescapeBinary } from '../rsp/packet.js';
 import { parseStopReply, type StopReply } from './stop.js';
 import { parseTargetXml, type RegisterInfo, type TargetDescription } from './target-xml.js';
@@ -46,9 +47,25 @@ export interface GdbConnectOptions {
   noAck?: boolean;
   /** Memory-write packets in flight at once; default per server ({@link ServerDialect.writeWindow}). */
   writeWindow?: number;
-  /** Cancels connecting. */
+  /**
+   * Cancels connecting; afterwards it bounds every request: once it aborts,
+   * the server has {@link ABORT_GRACE_MS} to answer each one (a restore after
+   * a cancel still works on a live server), and a request it leaves unanswered
+   * fails with `AbortedError` and closes the link, instead of waiting out
+   * `timeoutMs`. A running `continue` is not cut short (its caller interrupts).
+   */
   signal?: AbortSignal;
 }
+
+/**
+ * Servers whose answer to `?` removes every breakpoint: QEMU's gdbstub
+ * (`handle_target_halt` in gdbstub.c: "Remove all the breakpoints when this
+ * query is issued, because gdb is doing an initial connect"), which would
+ * wipe the breakpoints a debugger left in QEMU between two clients. QEMU
+ * stops the VM whenever a client connects, so the core is halted without
+ * asking; `qC` names the thread instead.
+ */
+const STOP_QUERY_CLEARS_BREAKPOINTS: ReadonlySet<ServerKind> = new Set(['qemu']);
 
 /** What the server said about itself while connecting. */
 export interface ServerInfo {
@@ -234,7 +251,10 @@ export class GdbClient extends EventEmitter {
   readonly registers: readonly RegisterInfo[];
   /** The target description, when the server provides one. */
   readonly targetDescription: TargetDescription | undefined;
-  /** The stop reply the server gave at connect (`?`). */
+  /**
+   * The stop reply the server gave at connect (`?`); on QEMU, whose `?`
+   * removes every breakpoint, `T05` with the thread `qC` names.
+   */
   readonly initialStop: StopReply;
   #state: 'halted' | 'running' | 'exited' = 'halted';
   #gLayout: GSlot[] | undefined;
@@ -279,7 +299,7 @@ export class GdbClient extends EventEmitter {
     const first: number[] = [];
     const sniff = (chunk: Uint8Array) => first.push(...chunk.subarray(0, Math.max(0, FIRST_BYTES_SHOWN - first.length)));
     stream.on('data', sniff);
-    const conn = new RspConnection(stream, { timeoutMs: options.timeoutMs ?? 10_000 });
+    const conn = new RspConnection(stream, { timeoutMs: options.timeoutMs ?? 10_000, ...(options.signal ? { signal: options.signal } : {}) });
     try {
       const supportedReply = await conn
         .requestText('qSupported:swbreak+;hwbreak+', { isReply: (reply) => !isStopReply(reply) })
@@ -298,9 +318,9 @@ export class GdbClient extends EventEmitter {
           noAck = true;
         }
       }
-      const stopText = await conn.requestText('?');
-      const initialStop = parseStopReply(stopText);
       const kind = options.server ?? detectServer(features);
+      const stopText = STOP_QUERY_CLEARS_BREAKPOINTS.has(kind) ? await haltedWithoutStopQuery(conn) : await conn.requestText('?');
+      const initialStop = parseStopReply(stopText);
       const server: ServerInfo = {
         kind,
         dialect: DIALECTS[kind],
@@ -665,8 +685,9 @@ export class GdbClient extends EventEmitter {
   async removeBreakpoint(address: number, type: 'sw' | 'hw' = 'hw', kind = 2): Promise<void> {
     const request = `z${type === 'hw' ? 1 : 0},${address.toString(16)},${kind}`;
     const reply = await this.#conn.requestText(request);
-    this.#breakpoints.delete(`${type}:${address}`);
+    // Still listed after a refusal: it is still set, and close() (or the caller) may try again.
     if (reply !== 'OK' && reply !== '') throw opError(`Removing the breakpoint at ${hex32(address)} failed`, request, reply);
+    this.#breakpoints.delete(`${type}:${address}`);
   }
 
   /** Breakpoints this client inserted and has not removed. */
@@ -817,6 +838,17 @@ export class GdbClient extends EventEmitter {
     }
     if (this.#state === 'running') throw new TargetStateError(`Cannot ${what} while the core is running`);
   }
+}
+
+/**
+ * The connect-time stop reply without sending `?` (see
+ * {@link STOP_QUERY_CLEARS_BREAKPOINTS}): `T05thread:ID;` with the thread
+ * `qC` names, `S05` when the server does not answer `qC`.
+ */
+async function haltedWithoutStopQuery(conn: RspConnection): Promise<string> {
+  const reply = await conn.requestText('qC', { isReply: (r) => !isStopReply(r) });
+  const thread = /^QC([0-9a-fA-F.p-]+)$/.exec(reply)?.[1];
+  return thread === undefined ? 'S05' : `T05thread:${thread};`;
 }
 
 /** Reads a whole `qXfer` object, chunk by chunk, unescaping binary data. */

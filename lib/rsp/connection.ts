@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import PQueue from 'p-queue';
-import { ConnectionClosedError, ProtocolError, RspTimeoutError } from '../errors.js';
+import { AbortedError, ConnectionClosedError, ProtocolError, RspTimeoutError } from '../errors.js';
 import { createDebug, type DebugLog } from '../debug.js';
 import { DEFAULT_MAX_PACKET, PacketParser, PacketWriter, decodeRunLength, frame, latin1Bytes, type WireEvent } from './packet.js';
 
@@ -24,6 +24,13 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const MAX_RETRANSMITS = 3;
 /** Cap on console output collected for one request (a hostile server may never stop talking). */
 export const MAX_OUTPUT_PER_REQUEST = 1 << 20;
+/**
+ * After cancellation ({@link RspConnectionOptions.signal}), the time the
+ * server has to answer each request, ms: a live server answers in
+ * milliseconds, so a cancelled run still restores the target, while one that
+ * never answers ends the run in a second, not after the whole timeout.
+ */
+export const ABORT_GRACE_MS = 1000;
 
 const ACK = Uint8Array.of(0x2b); // '+'
 const NACK = Uint8Array.of(0x2d); // '-'
@@ -35,6 +42,13 @@ export interface RspConnectionOptions {
   maxPacket?: number;
   /** Default per-request timeout, ms. Default {@link DEFAULT_REQUEST_TIMEOUT_MS}. */
   timeoutMs?: number;
+  /**
+   * Cancellation: once it aborts, every pending and later request with a
+   * finite timeout gets at most {@link ABORT_GRACE_MS} to be answered, and
+   * one that is not fails with `AbortedError` and closes the link (a late
+   * reply would desynchronize it).
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of one request. */
@@ -76,6 +90,8 @@ interface Waiter {
   acked: boolean;
   retransmits: number;
   timer: NodeJS.Timeout | undefined;
+  /** When the timeout fires (performance.now() ms); Infinity for none. */
+  deadline: number;
   outputBytes: number;
   onOutput: ((text: string) => void) | undefined;
   isReply: ((payload: Uint8Array) => boolean) | undefined;
@@ -187,6 +203,8 @@ export class RspConnection extends EventEmitter {
   #closed = false;
   /** Replies that arrived with nobody waiting (after an interrupt, say). */
   #unsolicited = 0;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => this.#abortPending();
 
   /** Counters since the connection opened. */
   readonly stats: ConnectionStats = {
@@ -204,6 +222,8 @@ export class RspConnection extends EventEmitter {
     this.#maxPacket = options.maxPacket ?? DEFAULT_MAX_PACKET;
     this.#parser = new PacketParser({ maxPacket: this.#maxPacket });
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#signal = options.signal;
+    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('error', (err: Error) =>
       this.#fail(new ConnectionClosedError(`Connection to the GDB server failed: ${err.message}`, { cause: err })),
@@ -351,6 +371,7 @@ export class RspConnection extends EventEmitter {
         acked: this.#noAck,
         retransmits: 0,
         timer: undefined,
+        deadline: Infinity,
         outputBytes: 0,
         onOutput,
         isReply,
@@ -358,17 +379,7 @@ export class RspConnection extends EventEmitter {
         resolve,
         reject,
       };
-      if (Number.isFinite(timeoutMs)) {
-        waiter.timer = setTimeout(() => {
-          this.#fail(
-            new RspTimeoutError(
-              `The GDB server did not answer '${name}' within ${timeoutMs} ms; the connection was closed because a late reply would be mistaken for the next one`,
-              name,
-              timeoutMs,
-            ),
-          );
-        }, timeoutMs);
-      }
+      if (Number.isFinite(timeoutMs)) this.#arm(waiter, this.#signal?.aborted ? Math.min(timeoutMs, ABORT_GRACE_MS) : timeoutMs);
       this.#waiters.push(waiter);
       this.stats.packetsSent++;
       if (this.#log.enabled) this.#log(`-> ${showPayload(bytes)}`);
@@ -558,6 +569,30 @@ export class RspConnection extends EventEmitter {
     waiter.resolve(payload);
   }
 
+  /** (Re)starts a waiter's timeout: `ms` from now. After cancellation it fails as cancelled, else as timed out. */
+  #arm(waiter: Waiter, ms: number): void {
+    if (waiter.timer) clearTimeout(waiter.timer);
+    waiter.deadline = performance.now() + ms;
+    waiter.timer = setTimeout(() => {
+      const late = 'the connection was closed because a late reply would be mistaken for the next one';
+      this.#fail(
+        this.#signal?.aborted
+          ? new AbortedError(`Cancelled, and the GDB server did not answer '${waiter.label}' within ${ms} ms after that; ${late}`, { cause: this.#signal.reason })
+          : new RspTimeoutError(`The GDB server did not answer '${waiter.label}' within ${ms} ms; ${late}`, waiter.label, ms),
+      );
+    }, ms);
+  }
+
+  /** Cancellation: each pending request with a timeout now has at most {@link ABORT_GRACE_MS} left. */
+  #abortPending(): void {
+    if (this.#closed) return;
+    this.#log(`cancelled: pending requests get ${ABORT_GRACE_MS} ms to be answered`);
+    const now = performance.now();
+    for (const waiter of this.#waiters) {
+      if (Number.isFinite(waiter.deadline) && waiter.deadline - now > ABORT_GRACE_MS) this.#arm(waiter, ABORT_GRACE_MS);
+    }
+  }
+
   #settle(waiter: Waiter): void {
     if (waiter.timer) clearTimeout(waiter.timer);
     waiter.timer = undefined;
@@ -567,6 +602,7 @@ export class RspConnection extends EventEmitter {
     if (this.#closed) return;
     this.#closed = true;
     this.#closedBy = error;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     if (error) this.#log(`closed: ${error.message}`);
     const reason = error ?? new ConnectionClosedError('The connection to the GDB server was closed');
     for (const waiter of this.#waiters.splice(0)) {
