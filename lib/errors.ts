@@ -267,7 +267,12 @@ export class ServerError extends RspflashError {
 export class UnsupportedError extends RspflashError {
   declare readonly code: 'RSPFLASH_UNSUPPORTED';
 
-  constructor(message: string, /** The request the server did not support, abbreviated (e.g. `qXfer:memory-map:read`). */ readonly request: string, options: RspflashErrorOptions = {}) {
+  constructor(
+    message: string,
+    /** The request the server did not support, abbreviated (e.g. `qXfer:memory-map:read`). */
+    readonly request: string,
+    options: RspflashErrorOptions = {},
+  ) {
     super('RSPFLASH_UNSUPPORTED', message, options);
   }
 }
@@ -306,7 +311,12 @@ export class DirtyTargetError extends RspflashError {
 export class ReplyFormatError extends RspflashError {
   declare readonly code: 'RSPFLASH_REPLY_FORMAT';
 
-  constructor(message: string, /** The reply that could not be parsed (abbreviated when long). */ readonly reply: string, options: RspflashErrorOptions = {}) {
+  constructor(
+    message: string,
+    /** The reply that could not be parsed (abbreviated when long). */
+    readonly reply: string,
+    options: RspflashErrorOptions = {},
+  ) {
     super('RSPFLASH_REPLY_FORMAT', message, options);
   }
 }
@@ -334,7 +344,12 @@ export class FormatError extends RspflashError {
 export class ImageOverlapError extends RspflashError {
   declare readonly code: 'RSPFLASH_IMAGE_OVERLAP';
 
-  constructor(message: string, /** The first address written twice with different bytes. */ readonly address: number, options: RspflashErrorOptions = {}) {
+  constructor(
+    message: string,
+    /** The first address written twice with different bytes. */
+    readonly address: number,
+    options: RspflashErrorOptions = {},
+  ) {
     super('RSPFLASH_IMAGE_OVERLAP', message, options);
   }
 }
@@ -530,7 +545,12 @@ export class AlgorithmCallError extends RspflashError {
 export class StackOverflowError extends RspflashError {
   declare readonly code: 'RSPFLASH_ALGO_STACK_OVERFLOW';
 
-  constructor(message: string, /** The routine whose call overran its stack, e.g. `ProgramPage`. */ readonly fn: string, options: RspflashErrorOptions = {}) {
+  constructor(
+    message: string,
+    /** The routine whose call overran its stack, e.g. `ProgramPage`. */
+    readonly fn: string,
+    options: RspflashErrorOptions = {},
+  ) {
     super('RSPFLASH_ALGO_STACK_OVERFLOW', message, {
       hint: 'Give the algorithm more stack: a larger `stackSize`, or a larger RAM region (`ram`).',
       ...options,
@@ -561,7 +581,12 @@ export class OutOfFlashError extends RspflashError {
 export class VerifyError extends RspflashError {
   declare readonly code: 'RSPFLASH_VERIFY_FAILED';
 
-  constructor(message: string, /** The first address whose flash content differs from the image. */ readonly address: number, options: RspflashErrorOptions = {}) {
+  constructor(
+    message: string,
+    /** The first address whose flash content differs from the image. */
+    readonly address: number,
+    options: RspflashErrorOptions = {},
+  ) {
     super('RSPFLASH_VERIFY_FAILED', message, {
       hint: 'Erase and program again; if it persists the flash may be worn, protected, or the algorithm wrong for this device.',
       ...options,

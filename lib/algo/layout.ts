@@ -34,7 +34,9 @@ import { ENTRY_SIZE } from './sequencer.js';
 
 /** A RAM region: where code can run and data can be stored. */
 export interface RamRegion {
+  /** First address of the region. */
   readonly start: number;
+  /** Size of the region, in bytes. */
   readonly size: number;
 }
 
@@ -70,13 +72,15 @@ export interface BufferSlot {
   readonly size: number;
   /** Start of the table area (`address - tableEntries * ENTRY_SIZE`). */
   readonly tableArea: number;
+  /** Batch-table entries the table area holds. */
   readonly tableEntries: number;
 }
 
 /** The planned RAM layout. Every address absolute. */
 export interface RamLayout {
+  /** The RAM region the layout was planned in. */
   readonly region: RamRegion;
-  /** Where {@link TARGET_CODE} is loaded. */
+  /** Where rspflash's on-target helper code (`TARGET_CODE`: call shim, sequencer, CRC-32, hash) is loaded. */
   readonly helpers: number;
   /** Return trap address (LR = trap | 1). */
   readonly trap: number;
@@ -90,14 +94,21 @@ export interface RamLayout {
   readonly vectorTable: number;
   /** The fault loop every entry of that table points at: the runner breakpoints it. */
   readonly faultLoop: number;
+  /** Where the 1 KiB table of the on-target CRC-32 routine goes. */
   readonly crcTable: number;
   /** Lowest stack address; the canary word is here. */
   readonly stackBottom: number;
   /** Initial SP (8-byte aligned, exclusive top). */
   readonly stackTop: number;
+  /** The transfer buffers, each with its batch-table area. */
   readonly buffers: readonly BufferSlot[];
   /** Spans of target RAM the layout writes (to save and restore them), `end` exclusive. */
-  readonly used: readonly { start: number; end: number }[];
+  readonly used: readonly {
+    /** First address of the span. */
+    start: number;
+    /** First address after it. */
+    end: number;
+  }[];
 }
 
 /** Largest transfer buffer chosen by default. Each run of the target costs about 2 ms besides its work (QEMU, measured): 64 KiB runs took 846 ms for 8 MiB of program+verify, 1 MiB runs 561 ms; 256 KiB gets most of that. */

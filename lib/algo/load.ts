@@ -47,12 +47,15 @@ const SNIFF_LENGTH = 4096;
  * Reads a flash algorithm in any supported format (see the table above).
  *
  * @param bytes The file's content.
- * @param source The file name, for messages.
+ * @param options `source` (the file name, for messages) and the format's options.
  * @throws A {@link FormatError} if the bytes are neither ELF nor text, or the
  *   chosen parser rejects them. The message says which formats are accepted.
  */
 export function loadAlgorithm(bytes: Uint8Array, options?: LoadAlgorithmOptions): FlashAlgorithm;
-/** @deprecated Pass the source in the options: `loadAlgorithm(bytes, { source, name })`. */
+/**
+ * Reads a flash algorithm, the file name given on its own.
+ * @deprecated Pass the source in the options: `loadAlgorithm(bytes, { source, name })`.
+ */
 export function loadAlgorithm(bytes: Uint8Array, source: string, options?: LoadAlgorithmOptions): FlashAlgorithm;
 export function loadAlgorithm(bytes: Uint8Array, a: string | LoadAlgorithmOptions = {}, b: LoadAlgorithmOptions = {}): FlashAlgorithm {
   const options = typeof a === 'string' ? { ...b, source: a } : a;

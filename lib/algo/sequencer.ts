@@ -35,6 +35,7 @@ export interface BatchCall {
   expect: number;
   /** Times to call; with `stride`, arg0 and arg2 advance by arg1 between calls. */
   repeat?: number;
+  /** Advance arg0 (address) and arg2 (data pointer) by arg1 (length) between repeats. */
   stride?: boolean;
   /** With stride, `expect` advances by arg1 too. */
   expectStride?: boolean;

@@ -102,8 +102,11 @@ function checkable<M extends CheckMethod>(method: M, caps: CheckCapabilities): M
  * bytes of a range, cancellation and progress.
  */
 export interface CheckContext {
+  /** Runs the algorithm and the on-target helpers. */
   readonly runner: AlgorithmRunner;
+  /** The link, for plain memory reads. */
   readonly gdb: GdbClient;
+  /** The value of an erased byte, for blank checks. */
   readonly erasedValue: number;
   /** The expected bytes of a range, as views in address order. */
   readonly expected: (range: MemoryRange) => readonly Uint8Array[];

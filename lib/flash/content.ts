@@ -11,6 +11,7 @@ import type { FlashPlan, PlannedSector } from './plan.js';
 
 /** Something that yields the expected bytes of a range, as views in address order. */
 export interface ExpectedContent {
+  /** The expected bytes of `range`, as views in address order that together are `range.length` bytes. */
   bytes(range: MemoryRange): Uint8Array[];
 }
 
@@ -44,6 +45,7 @@ export class JobContent implements ExpectedContent {
     }
   }
 
+  /** The expected bytes of `range`, as views in address order that together are `range.length` bytes. */
   bytes(range: MemoryRange): Uint8Array[] {
     const parts: Uint8Array[] = [];
     let at = range.address;

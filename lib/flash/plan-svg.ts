@@ -60,6 +60,7 @@ export interface SectorStateRun {
   readonly count: number;
   /** Bytes the run covers. */
   readonly size: number;
+  /** What happens to these sectors. */
   readonly state: SectorState;
 }
 

@@ -54,10 +54,20 @@ export interface JobTarget {
   readonly routines: ReadonlySet<AlgorithmFunction>;
   /** The flash reads at its address while the algorithm owns it. */
   readonly memoryMapped: boolean;
-  /** Data bytes one target run can take (the transfer buffer) and the batch-table entries it has. */
-  readonly transfer: { readonly bufferSize: number; readonly tableEntries: number };
+  /** What one target run can take. */
+  readonly transfer: {
+    /** Data bytes: the size of the transfer buffer. */
+    readonly bufferSize: number;
+    /** Batch-table entries (one per routine call) of the on-target sequencer. */
+    readonly tableEntries: number;
+  };
   /** Typical erase times for the chip-erase decision (`chipEraseMs` only when the algorithm has EraseChip). */
-  readonly estimate?: { readonly sectorEraseMs?: number; readonly chipEraseMs?: number };
+  readonly estimate?: {
+    /** Time to erase one sector, in ms. */
+    readonly sectorEraseMs?: number;
+    /** Time to erase the whole chip, in ms. */
+    readonly chipEraseMs?: number;
+  };
 }
 
 /**

@@ -16,6 +16,7 @@ export interface CallTarget {
   readonly flashStart: number;
   /** Init's `clk`. */
   readonly clock: number;
+  /** Bytes ProgramPage takes at most (the flash page size). */
   readonly pageSize: number;
   /** Address of the transfer buffer the step's pieces are placed in. */
   readonly buffer: number;
