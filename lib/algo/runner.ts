@@ -722,12 +722,13 @@ export class AlgorithmRunner {
   /**
    * Address in target RAM of one of rspflash's own routines (Thumb bit clear),
    * for a {@link BatchCall}'s `entry`: what hashMany does with `hash128`, for
-   * callers that put our helpers in their own batches.
+   * callers that put our helpers in their own batches. (The LZ4 decoder,
+   * `UNPACK_CODE`, is not among them: a run that compresses loads it itself;
+   * docs/compression.md.)
    *
    * @example
    * ```ts
-   * // rsp_unpack(src, srcLen, dst, dstLen) returns dstLen on success (lib/flash/codec.ts)
-   * const unpack: BatchCall = { fn: 'unpack', entry: runner.helperEntry('unpack'), args: [src, packed.length, dst, length], expect: length };
+   * const nop: BatchCall = { fn: 'nop', entry: runner.helperEntry('nop'), args: [0], expect: 0 };
    * ```
    */
   helperEntry(name: keyof typeof TARGET_ENTRY): number {

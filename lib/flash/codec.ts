@@ -7,10 +7,10 @@
  * sequences of `token, [literal length bytes], literals, offset (16-bit LE),
  * [match length bytes]`, the last one literals only. Why LZ4 and not raw
  * deflate is measured in docs/compression.md: deflate sends 10 points less of
- * the corpus, but its decoder is 8 times the code (1852 bytes), needs 1.1 KiB
- * of stack for its Huffman tables (the 12 KiB qemu-microbit layout no longer
- * fits) and decodes 15–20 times slower under QEMU, so its extra gain, on
- * weights and audio, is lost again to decode time on any fast probe link.
+ * the corpus, but its decoder is 8 times the code (1852 bytes against 222),
+ * needs 1.1 KiB of stack for its Huffman tables (against 40 bytes) and
+ * decodes 15–20 times slower under QEMU, so its extra gain, on weights and
+ * audio, is lost again to decode time on any fast probe link.
  *
  * {@link encodeBlock} follows LZ4's end-of-block rules (last five bytes
  * literals, no match starting in the last twelve), so its output is a valid
