@@ -7,8 +7,8 @@
  */
 import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConnectionClosedError, ProtocolError, RspTimeoutError } from '../../lib/errors.js';
-import { MAX_RETRANSMITS, RspConnection } from '../../lib/rsp/connection.js';
+import { AbortedError, ConnectionClosedError, ProtocolError, RspTimeoutError } from '../../lib/errors.js';
+import { ABORT_GRACE_MS, MAX_RETRANSMITS, RspConnection } from '../../lib/rsp/connection.js';
 import { PacketParser, PacketWriter, checksum, frameText, latin1Bytes, type WireEvent } from '../../lib/rsp/packet.js';
 
 const str = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
@@ -333,6 +333,47 @@ describe('timeouts and a dead link', () => {
     server.onPacket = (_p, s) => s.reply('0*~0*~0*~');
     await expect(conn.requestText('m0,100')).rejects.toBeInstanceOf(ProtocolError);
     expect(conn.closed).toBe(true);
+  });
+});
+
+describe('cancellation (issue 15 item 7)', () => {
+  it(`rejects a request the server never answers with AbortedError ${ABORT_GRACE_MS} ms after the cancel, not after its timeout, and closes the link`, async () => {
+    const controller = new AbortController();
+    const { conn, server } = setup({ timeoutMs: 60_000, signal: controller.signal });
+    conn.setNoAck();
+    const pending = conn.requestText('m0,4');
+    const queued = conn.requestText('m4,4');
+    await tick(5);
+    controller.abort(new Error('SIGINT'));
+    const err = await pending.then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortedError);
+    expect((err as AbortedError).code).toBe('RSPFLASH_ABORTED');
+    expect((err as Error).message).toMatch(/Cancelled, and the GDB server did not answer 'm0,4' within 1000 ms/);
+    expect(conn.closed, 'a late reply would desynchronize the link').toBe(true);
+    await expect(queued).rejects.toBe(err);
+    expect(server.packets).toEqual(['m0,4']);
+  });
+
+  it('after a cancel, a live server still gets its requests answered (the target can be restored)', async () => {
+    const controller = new AbortController();
+    const { conn, server } = setup({ timeoutMs: 60_000, signal: controller.signal });
+    conn.setNoAck();
+    server.onPacket = (payload, s) => s.reply(payload.startsWith('m') ? '01020304' : 'OK');
+    controller.abort();
+    expect(await conn.requestText('m0,4')).toBe('01020304');
+    expect(await conn.requestText('M0,1:00')).toBe('OK');
+    expect(conn.closed).toBe(false);
+  });
+
+  it('does not cut short a request without a timeout (a c, whose caller interrupts the core)', async () => {
+    const controller = new AbortController();
+    const { conn, server } = setup({ timeoutMs: 60_000, signal: controller.signal });
+    conn.setNoAck();
+    const running = conn.requestText('c', { timeoutMs: Infinity });
+    controller.abort();
+    await tick(ABORT_GRACE_MS + 100);
+    server.reply('S05');
+    expect(await running).toBe('S05');
   });
 });
 
