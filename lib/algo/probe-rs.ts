@@ -197,7 +197,7 @@ function algorithmsOf(text: string, source: string): Plain[] {
 
 /** One algorithm of a probe-rs target file, as {@link listProbeRsAlgorithms} lists it. */
 export interface ProbeRsAlgorithmSummary {
-  /** `name`, what {@link ProbeRsOptions.name} selects (`#i` if the entry has none). */
+  /** `name`, what {@link LoadAlgorithmOptions.name} selects (`#i` if the entry has none). */
   readonly name: string;
   /** `description`, e.g. the FLM's DevName. */
   readonly description: string | undefined;

@@ -25,6 +25,7 @@ import { comparePackVersions } from './version.js';
 
 /** What decides the pack root: the environment, the OS, the home directory (parameters, so tests do not depend on the machine). */
 export interface PackRootContext {
+  /** The environment (`process.env`): `CMSIS_PACK_ROOT` and the variables cpackget derives the default from. */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** `process.platform`. */
   readonly platform: NodeJS.Platform;
@@ -58,8 +59,11 @@ export function packRoot(context: PackRootContext): string | undefined {
 
 /** One installed pack version. */
 export interface InstalledPack {
+  /** Pack vendor, e.g. `AlifSemiconductor`. */
   readonly vendor: string;
+  /** Pack name, e.g. `Ensemble`. */
   readonly name: string;
+  /** The version folder, e.g. `1.3.4`. */
   readonly version: string;
   /** `<root>/<Vendor>/<Name>/<version>`. */
   readonly dir: string;
@@ -98,7 +102,9 @@ export function sortNewestFirst(packs: readonly InstalledPack[]): InstalledPack[
 
 /** What {@link findInstalledPack} found. */
 export interface InstalledDevicePack {
+  /** Where the pack is installed. */
   readonly installed: InstalledPack;
+  /** The pack, opened. */
   readonly pack: CmsisPack;
 }
 

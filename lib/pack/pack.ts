@@ -52,7 +52,9 @@ export interface CmsisPack {
   readonly source: string;
   /** Path of the PDSC inside the pack. */
   readonly pdscPath: string;
+  /** What the PDSC says: vendor, name, version, devices. */
   readonly description: PackDescription;
+  /** Reads files of the pack (algorithm files, on demand). */
   readonly files: PackFiles;
 }
 
@@ -223,17 +225,29 @@ export interface PackAlgorithm extends ResolvedAlgorithm {
  * external flash as `<memory>`: Alif's OSPI1 is only in its `<algorithm>`).
  */
 export interface PackFlashRegion {
+  /** First address of the range. */
   readonly start: number;
+  /** Size of the range, bytes. */
   readonly size: number;
   /** Name of the `<memory>` that contains the range, if the PDSC declares one. */
   readonly memory?: string;
+  /** The algorithms that program the range, the default one first. */
   readonly algorithms: readonly PackAlgorithm[];
 }
 
 /** A device of a pack resolved for one processor, with its algorithms loaded from the pack. */
 export interface PackDevice extends ResolvedDevice {
   /** Which pack: vendor, name, newest release, file or folder. */
-  readonly pack: { readonly vendor: string; readonly name: string; readonly version?: string; readonly source: string };
+  readonly pack: {
+    /** Pack vendor, e.g. `AlifSemiconductor`. */
+    readonly vendor: string;
+    /** Pack name, e.g. `Ensemble`. */
+    readonly name: string;
+    /** Newest release in the PDSC, if any. */
+    readonly version?: string;
+    /** The archive or folder, as given. */
+    readonly source: string;
+  };
   /** The flash regions by address. */
   readonly regions: readonly PackFlashRegion[];
 }

@@ -41,12 +41,17 @@ export interface PdscProcessor {
   readonly core?: string;
   /** `Dclock`, Hz. */
   readonly clock?: number;
-  /** `Dfpu`, `Dmpu`, `Dtz`, `Ddsp`, `Dmve`, `Dendian` as written. */
+  /** `Dfpu` as written, e.g. `DP_FPU`. */
   readonly fpu?: string;
+  /** `Dmpu` as written, e.g. `MPU`. */
   readonly mpu?: string;
+  /** `Dtz` (TrustZone) as written, e.g. `TZ`. */
   readonly tz?: string;
+  /** `Ddsp` as written, e.g. `DSP`. */
   readonly dsp?: string;
+  /** `Dmve` (Helium) as written, e.g. `FP_MVE`. */
   readonly mve?: string;
+  /** `Dendian` as written, e.g. `Little-endian`. */
   readonly endian?: string;
 }
 
@@ -54,11 +59,15 @@ export interface PdscProcessor {
 export interface PdscMemory {
   /** `name`, or the deprecated `id` (`IROM1`, `IRAM1`). */
   readonly name: string;
+  /** `start`: first address. */
   readonly start: number;
+  /** `size`, bytes. */
   readonly size: number;
   /** `access` letters (`r`, `w`, `x`, `s`, `n`, `c`, `p`); from an `id`, `rx` for IROM and `rwx` for IRAM. */
   readonly access: string;
+  /** `default`: the region is used by default (e.g. by a linker script). */
   readonly default: boolean;
+  /** `startup`: the region holds the boot code. */
   readonly startup: boolean;
   /** The only processor that sees the region; absent = all. */
   readonly pname?: string;
@@ -68,11 +77,15 @@ export interface PdscMemory {
 export interface PdscAlgorithm {
   /** File inside the pack, `/`-separated (PDSC files often use `\`). */
   readonly path: string;
+  /** `start`: first address of the flash range it programs. */
   readonly start: number;
+  /** `size` of that range, bytes. */
   readonly size: number;
   /** `RAMstart`/`RAMsize`: where the algorithm runs; absent = the device's RAM. */
   readonly ramStart?: number;
+  /** `RAMsize`, bytes (see `ramStart`). */
   readonly ramSize?: number;
+  /** `default`: the algorithm to use when several program the same range. */
   readonly default: boolean;
   /** The only processor that uses it; absent = all. */
   readonly pname?: string;
@@ -82,10 +95,13 @@ export interface PdscAlgorithm {
 
 /** A `<debug>` entry (per processor). */
 export interface PdscDebug {
+  /** The processor it applies to; absent = all. */
   readonly pname?: string;
+  /** `svd`: the System View Description file inside the pack. */
   readonly svd?: string;
-  /** `__apid` (access port id) or `__ap` (access port index). */
+  /** `__apid`: the access port id. */
   readonly apid?: number;
+  /** `__ap`: the access port index. */
   readonly ap?: number;
 }
 
@@ -95,17 +111,23 @@ export interface PdscDevice {
   readonly name: string;
   /** `Dvendor` of the family, e.g. `Alif Semiconductor:165`. */
   readonly vendor?: string;
+  /** `Dfamily`, e.g. `Ensemble`. */
   readonly family: string;
+  /** `DsubFamily`, when the device is in one. */
   readonly subFamily?: string;
   /** For a variant, the device it varies. */
   readonly variantOf?: string;
+  /** Its cores (one `<processor>` each). */
   readonly processors: readonly PdscProcessor[];
+  /** Its memory regions, inherited ones included. */
   readonly memories: readonly PdscMemory[];
+  /** Its flash algorithms, inherited ones included. */
   readonly algorithms: readonly PdscAlgorithm[];
+  /** Its `<debug>` entries, inherited ones included. */
   readonly debug: readonly PdscDebug[];
 }
 
-/** What {@link parsePdsc} reads from a PDSC. */
+/** What a PDSC (a pack's description file) says, as {@link CmsisPack.description} holds it. */
 export interface PackDescription {
   /** `<vendor>`, e.g. `AlifSemiconductor`. */
   readonly vendor: string;
@@ -113,6 +135,7 @@ export interface PackDescription {
   readonly name: string;
   /** Newest `<release version>` (semver precedence), if any. */
   readonly version?: string;
+  /** Every device and variant, in document order. */
   readonly devices: readonly PdscDevice[];
   /** The document, for messages (e.g. its path). */
   readonly source: string;
@@ -486,25 +509,38 @@ export interface ResolvedAlgorithm {
   readonly path: string;
   /** The flash range it programs. */
   readonly start: number;
+  /** Size of that range, bytes. */
   readonly size: number;
   /** RAM for the algorithm, its stack and buffers. */
-  readonly ram: { readonly start: number; readonly size: number };
+  readonly ram: {
+    /** First address. */
+    readonly start: number;
+    /** Size, bytes. */
+    readonly size: number;
+  };
   /** `'algorithm'`: `RAMstart`/`RAMsize` of the `<algorithm>`; `'memory'`: the device's RAM region (they were absent). */
   readonly ramFrom: 'algorithm' | 'memory';
+  /** The PDSC marks it as the default for its range. */
   readonly default: boolean;
 }
 
 /** An algorithm of the device that rspflash will not use, and why. */
 export interface SkippedAlgorithm {
+  /** File inside the pack. */
   readonly path: string;
+  /** Why it is not used, e.g. `style IAR (only Keil and CMSIS flash algorithms run here)`. */
   readonly reason: string;
 }
 
-/** A device resolved for one processor: what {@link resolvePdscDevice} returns. */
+/** A device resolved for one processor (the pack-level {@link PackDevice} adds its algorithm files). */
 export interface ResolvedDevice {
+  /** The device name (`Dname`, or `Dvariant`). */
   readonly name: string;
+  /** `Dvendor` of the family. */
   readonly vendor?: string;
+  /** `Dfamily`. */
   readonly family: string;
+  /** `DsubFamily`, when the device is in one. */
   readonly subFamily?: string;
   /** The processor chosen (option `core`), or the only one. */
   readonly processor: PdscProcessor;
@@ -514,10 +550,11 @@ export interface ResolvedDevice {
   readonly memories: readonly PdscMemory[];
   /** The algorithms this processor uses, by start address, defaults first. */
   readonly algorithms: readonly ResolvedAlgorithm[];
+  /** Algorithms of this processor that rspflash cannot run, and why. */
   readonly skipped: readonly SkippedAlgorithm[];
 }
 
-/** Options of {@link resolvePdscDevice}. */
+/** Options of {@link resolveDevice}: which processor of the device. */
 export interface ResolveDeviceOptions {
   /** `Pname` of the processor, needed when the device has several (the CLI's `--core`). */
   readonly core?: string;

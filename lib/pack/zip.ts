@@ -43,7 +43,7 @@ export interface ZipLimits {
   readonly maxEntries: number;
   /** Largest uncompressed size of one entry, bytes. */
   readonly maxEntrySize: number;
-  /** Most bytes all {@link ZipArchive.read} calls of one archive may inflate together. */
+  /** Most bytes all reads from one archive may inflate together. */
   readonly maxTotalSize: number;
   /** Largest uncompressed ÷ compressed size of a DEFLATE entry (zlib cannot exceed ~1032). */
   readonly maxRatio: number;
