@@ -117,6 +117,9 @@ export {
 export { openPack, openPackArchive, listDevices, resolveDevice, type CmsisPack, type PackFiles, type OpenPackOptions, type PackAlgorithm, type PackFlashRegion, type PackDevice } from './pack/pack.js';
 export { findInstalledPack, listInstalledPacks, packRoot, defaultPackRoot, type PackRootContext, type InstalledPack, type InstalledDevicePack } from './pack/installed.js';
 export { describeResolvedAlgorithm, type PdscDevice, type PdscProcessor, type PdscMemory, type ResolvedAlgorithm, type ResolvedDevice, type ResolveDeviceOptions, type SkippedAlgorithm } from './pack/pdsc.js';
+// Shown by CmsisPack, PdscDevice and OpenPackOptions: exported so the API reference can document them.
+export type { PackDescription, PdscAlgorithm, PdscDebug } from './pack/pdsc.js';
+export type { ZipLimits } from './pack/zip.js';
 export { parseProject, PROJECT_FILE, type Project, type ProjectImage, type ProjectAlgorithm, type ParseProjectOptions } from './project.js';
 
 /**
