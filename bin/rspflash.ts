@@ -8,6 +8,7 @@
 import { access, readFile, stat, writeFile } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import { homedir } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import {
   AbortedError,
@@ -50,6 +51,19 @@ import {
   type JobPlan,
   type MemoryRange,
   type RamRegion,
+  formatRegionPlan,
+  listDevices,
+  openPack,
+  packRoot,
+  listInstalledPacks,
+  planRegions,
+  programRegions,
+  regionPlanToJSON,
+  resolveDevice,
+  splitImageByRegion,
+  verifyRegions,
+  describeResolvedAlgorithm,
+  type RegionEvent,
 } from '../lib/index.js';
 import { DIALECTS, describeLayout, planRamLayout, planSectorRuns } from '../lib/advanced.js';
 import { EXIT, errorJSON, exitCodeOf, printError } from './output.js';
@@ -57,6 +71,7 @@ import { checkMode, checkedRange, parseLength, parseNumber, parseRam, parseTimeo
 import { createConsole, safeWrite, type Console, type ProgressMode } from './progress.js';
 import { lostWarning, riskLines, summarizeErase, summarizeProgram, summarizeVerify } from './summary.js';
 import { addServeCommand } from './serve.js';
+import { applyProject, collect, imageSpecs, loadProject, readImages, resolveTargets, type CliRegion, type Targets } from './targets.js';
 
 const VERSION: string = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8').catch(() => readFile(new URL('../package.json', import.meta.url), 'utf8'))).version;
 
@@ -130,8 +145,14 @@ function leftOnTarget(borrowed: { ram: RamRegion; trap?: number } | undefined): 
 
 interface CommonOptions {
   gdb: string;
-  algo?: string;
+  /** One or more algorithm files (`--algo` repeated, or the project's). */
+  algo?: string[];
   board?: string;
+  pack?: string;
+  device?: string;
+  core?: string;
+  project?: string;
+  projectAlgorithms?: import('../lib/index.js').Project['algorithms'];
   ram?: string;
   json?: boolean;
   verbose?: boolean;
@@ -194,29 +215,39 @@ function regionOf(range: MemoryRange): RamRegion {
   return { start: range.address, size: range.length };
 }
 
-async function context(options: CommonOptions, con: Console): Promise<Context> {
-  const board = options.board ? boardPreset(options.board) : undefined;
-  if (!options.algo) {
-    throw new UsageError('--algo FILE is required: a CMSIS .FLM, a SEGGER flash loader ELF, or a probe-rs target YAML', {
-      hint: board ? algorithmSource(board) : 'See rspflash program --help.',
-    });
-  }
+async function context(options: CommonOptions, con: Console, pick?: { range?: MemoryRange; what: string }): Promise<Context> {
+  const targets = await resolveTargets(options, con, { hint: algorithmSource });
   const timeoutMs = parseTimeout(options.timeout ?? '10000');
-  const ramRange = options.ram ? parseRam(options.ram) : undefined;
-  const algorithm = loadAlgorithm(await readInput(options.algo), { source: options.algo });
-  const ram = ramRange ? regionOf(ramRange) : board?.ram;
-  if (!ram) throw new UsageError('Where may the algorithm run? Give --ram ADDR:SIZE (RAM the core can execute from) or --board NAME');
-  return { con, board, algorithm, ram, memoryMapped: options.memoryMapped ?? board?.memoryMapped ?? true, timeoutMs };
+  return contextOf(targets, pickRegion(targets, pick), con, timeoutMs);
 }
 
-async function readImage(file: string, options: ImageOptions): Promise<Image> {
-  const bytes = await readInput(file);
-  return loadImage(bytes, {
-    source: file,
-    ...(options.format === undefined ? {} : { format: options.format }),
-    ...(options.base === undefined ? {} : { base: parseNumber(options.base, '--base') }),
-    ...(typeof options.skip === 'string' ? { skip: parseNumber(options.skip, '--skip') } : {}),
-  });
+function contextOf(targets: Targets, region: CliRegion, con: Console, timeoutMs: number): Context {
+  return { con, board: targets.board, algorithm: region.algorithm, ram: region.ram, memoryMapped: region.memoryMapped, timeoutMs };
+}
+
+/** The one region a command works on: the only one, or the one holding `pick.range`. */
+function pickRegion(targets: Targets, pick: { range?: MemoryRange; what: string } | undefined): CliRegion {
+  const regions = targets.regions;
+  if (regions.length === 1) return regions[0]!;
+  const range = pick?.range;
+  const found = range && regions.find((r) => range.address >= r.algorithm.geometry.start && range.address < r.algorithm.geometry.start + r.algorithm.geometry.size);
+  if (found) return found;
+  const list = regions.map((r) => `${formatRange({ address: r.algorithm.geometry.start, length: r.algorithm.geometry.size })} (${basename(r.file)})`).join(', ');
+  throw new UsageError(
+    range
+      ? `${formatRange(range)} is not inside any of the flash regions: ${list}`
+      : `${pick?.what ?? 'This command'} works on one flash region at a time, and there are ${regions.length}: ${list}`,
+    { hint: pick?.what === 'erase' ? 'Give --address in the region to erase (with --length).' : 'Give --algo FILE for the region you mean.' },
+  );
+}
+
+/** Fills options from the project file (rspflash.json or --project) where the command line left them out. */
+async function withProject(command: Command, options: CommonOptions, con: Console): Promise<import('../lib/index.js').Project | undefined> {
+  const project = await loadProject(options.project);
+  if (project === undefined) return undefined;
+  applyProject(command, options as unknown as Record<string, unknown>, project);
+  con.info(`Project ${project.source}`);
+  return project;
 }
 
 /** `app.bin: 64 KiB at 0xc0000000..0xc000ffff → algorithm`, an empty image at its --base. */
@@ -298,7 +329,11 @@ function addTarget(cmd: Command): Command {
 
 function addAlgorithm(cmd: Command): Command {
   return cmd
-    .option('--algo <file>', 'flash algorithm: CMSIS .FLM, SEGGER flash loader ELF, or probe-rs target YAML')
+    .option('--algo <file>', 'flash algorithm: CMSIS .FLM, SEGGER flash loader ELF, or probe-rs target YAML (repeat for several flash devices)', collect)
+    .option('--pack <file>', 'CMSIS pack (.pack/.zip, folder or .pdsc): the algorithms and their RAM come from --device (default: the installed packs)')
+    .option('--device <name>', 'device of the pack (list them with rspflash devices)')
+    .option('--core <pname>', 'processor of a device with several, e.g. M55_HP')
+    .option('--project <file>', 'project file (default: rspflash.json in the current folder when there is one)')
     .option('--board <name>', `board preset (${Object.keys(BOARDS).join(', ')})`)
     .option('--ram <addr:size>', 'RAM the algorithm may use for code, stack and buffers, e.g. 0x20000000:64K (overrides the board)');
 }
@@ -415,8 +450,8 @@ function wantsJson(): boolean {
 addOutput(addJobOptions(addImage(addAlgorithm(addTarget(
   program
     .command('program')
-    .description('erase, program and verify an image (.bin/.hex/.srec/.elf); sectors that already hold it are left alone')
-    .argument('<image>', 'image file: .bin (needs --base), Intel HEX, S-record or ELF'),
+    .description('erase, program and verify images (.bin/.hex/.srec/.elf) over one or more flash regions; sectors that already hold them are left alone')
+    .argument('[images...]', 'image files: Intel HEX, S-record, ELF, or .bin (FILE@ADDRESS, or --base); none: the images of rspflash.json'),
 ))))
   .option('--dry-run', 'print the plan and stop (same as `rspflash plan`)')
   .option('--svg <file>', 'with --dry-run: also write the plan as an SVG picture of the flash'))
@@ -425,24 +460,33 @@ addOutput(addJobOptions(addImage(addAlgorithm(addTarget(
     `
 Examples:
   rspflash program ext_flash.bin --base 0xC0000000 --board alif-e7-hp --algo Ensemble_IS25WX256.FLM
+  rspflash program app.hex ext_flash.bin@0xC0000000 --device AE722F80F55D5LS --core M55_HP
+  rspflash program app.hex --pack Vendor.DFP.1.0.0.pack --device MYDEVICE --gdb localhost:3333
+  rspflash program                 # runs rspflash.json in the current folder
   rspflash program app.hex --gdb localhost:3333 --algo STM32F4xx_1024.FLM --ram 0x20000000:64K --after reset
   rspflash program app.bin --base 0x08000000 --skip 0x200 --algo MyDevice.FLM --ram 0x20000000:64K --progress json`,
   )
-  .action(async (file: string, options: CommonOptions & JobFlags & { dryRun?: boolean; svg?: string }) => {
+  .action(async (files: string[], options: CommonOptions & JobFlags & { dryRun?: boolean; svg?: string }, command: Command) => {
     const con = start('program', options);
+    const project = await withProject(command, options, con);
     if (options.svg !== undefined && !options.dryRun) {
       throw new UsageError('--svg draws the plan and needs --dry-run (or use rspflash plan --svg FILE)');
     }
     const cancel = new Cancellation();
-    const ctx = await context(options, con);
-    const image = await readImage(file, options);
+    const targets = await resolveTargets(options, con, { hint: algorithmSource });
+    const specs = imageSpecs(files, options, project);
+    const image = await readImages(specs);
+    const file = specs.map((s) => s.file).join(', ');
     if (options.svg !== undefined) await checkOutputPath(options.svg);
     const opts = jobOptions(options, con);
+    if (targets.regions.length > 1) return programSeveral(targets, image, specs.map((s) => s.file), options, opts, con, cancel);
+    const ctx = contextOf(targets, targets.regions[0]!, con, parseTimeout(options.timeout ?? '10000'));
     // Planned without the target: an image outside the flash, or options it cannot honour, are refused before connecting.
     const job = planProgramJob(image, ctx.algorithm, { ram: ctx.ram, memoryMapped: ctx.memoryMapped }, opts);
     if (options.dryRun) return printPlan(ctx, image, job, options, file);
     warnLost(job, ctx, options.preserve);
-    con.info(describeImage(file, image, options, ctx.algorithm));
+    if (specs.length === 1) con.info(describeImage(specs[0]!.file, image, { ...options, ...(specs[0]!.base === undefined ? {} : { base: hex32(specs[0]!.base) }) }, ctx.algorithm));
+    else con.info(describeImage(file, image, options, ctx.algorithm));
     const onProgress = (event: FlashEvent) => {
       if (event.type === 'recover') {
         const bytes = event.ranges.reduce((n, r) => n + r.length, 0);
@@ -452,9 +496,79 @@ Examples:
       con.progress(event);
     };
     const report = await session(ctx, options, cancel, (f) => f.program(image, { ...opts, signal: cancel.signal, onProgress }));
-    if (con.json) emitJSON({ ok: true, command: 'program', image: file, report, notes: report.notes, ...said(con) });
+    if (con.json) emitJSON({ ok: true, command: 'program', image: file, ...(specs.length > 1 ? { images: specs.map((s) => s.file) } : {}), report, notes: report.notes, ...said(con) });
     else safeWrite(process.stderr, summarizeProgram(report) + '\n');
   });
+
+/** Progress of a job over several regions: a line per region, then its events as for one. */
+function regionProgress(con: Console): (event: RegionEvent) => void {
+  return (event) => {
+    if (event.type === 'region-start') {
+      con.info(`Region ${event.region.index + 1}/${event.count}: ${formatBytes(event.imageBytes)} → ${formatRange(event.region.flash)} ${event.region.algorithm}${event.region.name ? ` (${event.region.name})` : ''}`);
+      return;
+    }
+    if (event.type === 'recover') {
+      const bytes = event.ranges.reduce((n, r) => n + r.length, 0);
+      con.warn(`Restoring ${formatBytes(bytes)} left in the journal ${event.journal} by a failed run: ${event.ranges.slice(0, 4).map(formatRange).join(', ')}${event.ranges.length > 4 ? ', …' : ''}`);
+    } else if (event.type === 'plan') con.detail(formatSteps(event.job));
+    else if (event.type === 'replan') for (const note of event.notes) con.detail(`note: ${note}`);
+    con.progress(event);
+  };
+}
+
+/** The session options of a job over several regions, as the CLI's flags give them. */
+function regionSession(targets: Targets, options: CommonOptions, con: Console, cancel: Cancellation) {
+  const timeoutMs = parseTimeout(options.timeout ?? '10000');
+  cancel.beforeQuit = () => con.done();
+  return {
+    gdb: options.gdb,
+    regions: targets.regions,
+    reset: options.reset === true,
+    after: options.after ?? 'halt',
+    signal: cancel.signal,
+    connect: { timeoutMs, signal: cancel.signal },
+    onInfo: (line: string) => con.info(line),
+    onProgress: regionProgress(con),
+    onLoaded: (f: Flasher) => {
+      const region = targets.regions.find((r) => r.algorithm === f.algorithm);
+      if (region) cancel.borrowed = { ram: region.ram, trap: f.runner.layout.trap };
+      con.detail(describeLayout(f.runner.layout));
+    },
+    ...(options.journalDir === undefined ? {} : { journal: { dir: options.journalDir } }),
+  } as const;
+}
+
+/** `program` over several flash regions: one plan per region, one connection, one summary. */
+async function programSeveral(targets: Targets, image: Image, files: string[], options: CommonOptions & JobFlags & { dryRun?: boolean; svg?: string }, opts: JobOptions, con: Console, cancel: Cancellation): Promise<void> {
+  // Planned without the target: bytes outside every region, or options a region cannot honour, are refused before connecting.
+  const plan = planRegions(image, targets.regions, opts);
+  if (options.svg !== undefined) throw new UsageError('--svg draws one flash region: give --algo FILE for the region to draw');
+  const lost = lostWarning(plan.lost, '--no-preserve');
+  if (lost !== undefined) {
+    if (options.preserve === false) con.info(lost);
+    else con.warn(lost);
+  }
+  if (options.dryRun) return printRegionPlan(plan, files, con);
+  con.info(`${files.map((f) => basename(f)).join(', ')}: ${formatBytes(imageSize(image))} over ${plan.regions.filter((r) => r.imageBytes > 0).length} of ${plan.regions.length} flash regions`);
+  try {
+    const report = await programRegions({ ...regionSession(targets, options, con, cancel), image, options: opts });
+    con.done();
+    if (con.json) emitJSON({ ok: true, command: 'program', image: files.join(', '), images: files, report: report.totals, regions: report.regions, notes: report.totals.notes, ...said(con) });
+    else safeWrite(process.stderr, summarizeProgram(report.totals) + '\n');
+  } finally {
+    cancel.borrowed = undefined;
+    con.done();
+  }
+}
+
+function printRegionPlan(plan: ReturnType<typeof planRegions>, files: string[], con: Console): void {
+  if (con.json) {
+    const json = regionPlanToJSON(plan);
+    emitJSON({ ok: true, command: 'plan', image: files.join(', '), images: files, regions: json.regions, totals: json.totals, notes: plan.notes, lost: plan.lost, ...said(con) });
+    return;
+  }
+  safeWrite(process.stdout, `${formatRegionPlan(plan)}\n`);
+}
 
 // erase -----------------------------------------------------------------------
 
@@ -473,15 +587,17 @@ Examples:
   rspflash erase --address 0xC0100000 --length 64K --board alif-e7-hp --algo Ensemble_IS25WX256.FLM
   rspflash erase --chip --gdb localhost:3333 --algo STM32F4xx_1024.FLM --ram 0x20000000:64K`,
   )
-  .action(async (options: CommonOptions & { address?: string; length?: string; chip?: boolean }) => {
+  .action(async (options: CommonOptions & { address?: string; length?: string; chip?: boolean }, command: Command) => {
     const con = start('erase', options);
+    await withProject(command, options, con);
     // A destructive command refuses ambiguous input: `--chip --length 4K` must not erase the whole chip.
     if (options.chip && (options.length !== undefined || options.address !== undefined)) {
       throw new UsageError('--chip erases the whole device and cannot be combined with --address or --length: give one or the other');
     }
     if (!options.chip && options.length === undefined) throw new UsageError('Say what to erase: --length LEN [--address ADDR], or --chip');
     const cancel = new Cancellation();
-    const ctx = await context(options, con);
+    const address = options.address ? parseNumber(options.address, '--address') : undefined;
+    const ctx = await context(options, con, { what: 'erase', ...(address === undefined ? {} : { range: { address, length: 1 } }) });
     const range: MemoryRange | 'chip' = options.chip
       ? 'chip'
       : checkedRange(options.address ? parseNumber(options.address, '--address') : ctx.algorithm.geometry.start, parseLength(options.length!, '--length'), 'erase range');
@@ -502,8 +618,8 @@ Examples:
 addOutput(addImage(addAlgorithm(addTarget(
   program
     .command('verify')
-    .description('check that the flash holds an image; lists the differing ranges when it does not (exit 5)')
-    .argument('<image>', 'image file')
+    .description('check that the flash holds images (over one or more flash regions); lists the differing ranges when it does not (exit 5)')
+    .argument('[images...]', 'image files (.bin as FILE@ADDRESS or with --base); none: the images of rspflash.json')
     .addOption(new Option('--verify <how>', 'how to compare (crc: deprecated name of hash)').choices(['auto', 'algo', 'hash', 'read', 'crc']).default('auto')),
 ))))
   .addHelpText(
@@ -511,15 +627,33 @@ addOutput(addImage(addAlgorithm(addTarget(
     `
 Examples:
   rspflash verify ext_flash.bin --base 0xC0000000 --board alif-e7-hp --algo Ensemble_IS25WX256.FLM
+  rspflash verify app.hex ext_flash.bin@0xC0000000 --device AE722F80F55D5LS --core M55_HP
   rspflash verify app.elf --verify read --gdb localhost:3333 --algo STM32F4xx_1024.FLM --ram 0x20000000:64K`,
   )
-  .action(async (file: string, options: CommonOptions & ImageOptions & { verify: CheckModeFlag }) => {
+  .action(async (files: string[], options: CommonOptions & ImageOptions & { verify: CheckModeFlag }, command: Command) => {
     const con = start('verify', options);
+    const project = await withProject(command, options, con);
     const cancel = new Cancellation();
-    const ctx = await context(options, con);
-    const image = await readImage(file, options);
+    const targets = await resolveTargets(options, con, { hint: algorithmSource });
+    const specs = imageSpecs(files, options, project);
+    const image = await readImages(specs);
+    const file = specs.map((s) => s.file).join(', ');
     const { mode, note } = checkMode(options.verify, '--verify');
     if (note) con.warn(note);
+    if (targets.regions.length > 1) {
+      splitImageByRegion(image, targets.regions); // refuses bytes outside every region before connecting
+      try {
+        const report = await verifyRegions({ ...regionSession(targets, options, con, cancel), image, verify: mode as 'auto' });
+        con.done();
+        if (con.json) emitJSON({ ok: true, command: 'verify', image: file, images: specs.map((s) => s.file), report: report.totals, regions: report.regions, ...said(con) });
+        else safeWrite(process.stderr, summarizeVerify(report.totals) + '\n');
+      } finally {
+        cancel.borrowed = undefined;
+        con.done();
+      }
+      return;
+    }
+    const ctx = contextOf(targets, targets.regions[0]!, con, parseTimeout(options.timeout ?? '10000'));
     const layout = planRamLayout(ctx.algorithm, ctx.ram, { buffers: 1 });
     planVerify(image, jobTarget(ctx.algorithm, layout, ctx.memoryMapped), mode as 'auto'); // refuses an image outside the flash before connecting
     const report = await session(ctx, options, cancel, (f) => f.verify(image, { verify: mode as 'auto', signal: cancel.signal, onProgress: con.progress }));
@@ -545,8 +679,9 @@ Examples:
   rspflash read 0xC0000000 1M -o dump.bin --board alif-e7-hp --algo Ensemble_IS25WX256.FLM
   rspflash read 0x08000000 64K -o app.hex --memory --gdb localhost:3333`,
   )
-  .action(async (addressText: string, lengthText: string, options: CommonOptions & { output: string; memory?: boolean }) => {
+  .action(async (addressText: string, lengthText: string, options: CommonOptions & { output: string; memory?: boolean }, command: Command) => {
     const con = start('read', options);
+    await withProject(command, options, con);
     const range = checkedRange(parseNumber(addressText, 'address'), parseLength(lengthText, 'length'), 'read');
     await checkOutputPath(options.output);
     const cancel = new Cancellation();
@@ -555,7 +690,7 @@ Examples:
       if (range.length > MAX_MEMORY_READ) throw new UsageError(`read --memory takes at most ${formatBytes(MAX_MEMORY_READ)} at once (asked ${formatBytes(range.length)})`);
       data = await readMemory(options, range, con, cancel);
     } else {
-      const ctx = await context(options, con);
+      const ctx = await context(options, con, { what: 'read', range });
       const g = ctx.algorithm.geometry;
       const flash = { address: g.start, length: g.size };
       if (range.address < g.start || range.address + range.length > g.start + g.size) {
@@ -612,8 +747,8 @@ async function writeOutput(path: string, address: number, data: Uint8Array): Pro
 addOutput(addJobOptions(addImage(addAlgorithm(
   program
     .command('plan')
-    .description('show what `program` would do (sectors, steps, bytes kept or lost) without a target')
-    .argument('<image>', 'image file')
+    .description('show what `program` would do (per flash region: sectors, steps, bytes kept or lost) without a target')
+    .argument('[images...]', 'image files (.bin as FILE@ADDRESS or with --base); none: the images of rspflash.json')
     .option('--memory-mapped', 'plan for flash that reads at its address (default: from --board, else yes)')
     .option('--no-memory-mapped', 'plan for flash that cannot be read at its address')
     .option('--svg <file>', 'also write the plan as an SVG picture of the flash'),
@@ -625,19 +760,25 @@ Examples:
   rspflash plan app.hex --algo MyDevice.FLM --ram 0x20000000:64K
   rspflash plan ext_flash.bin --base 0xC0000000 --board alif-e7-hp --algo Ensemble_IS25WX256.FLM --svg plan.svg`,
   )
-  .action(async (file: string, options: CommonOptions & JobFlags & { svg?: string }) => {
+  .action(async (files: string[], options: CommonOptions & JobFlags & { svg?: string }, command: Command) => {
     const con = start('plan', options);
-    const board = options.board ? boardPreset(options.board) : undefined;
-    if (!options.algo) {
-      throw new UsageError('--algo FILE is required: the plan follows the algorithm\'s sectors', { hint: board ? algorithmSource(board) : 'See rspflash plan --help.' });
-    }
-    const algorithm = loadAlgorithm(await readInput(options.algo), { source: options.algo });
-    const ram = options.ram ? regionOf(parseRam(options.ram)) : (board?.ram ?? nominalRam(algorithm));
-    if (!options.ram && !board) con.detail(`No --ram or --board: transfers planned for ${formatBytes(ram.size)} of RAM; give --ram for the real run sizes`);
-    const ctx: Context = { con, board, algorithm, ram, memoryMapped: options.memoryMapped ?? board?.memoryMapped ?? true, timeoutMs: 0 };
-    const image = await readImage(file, options);
+    const project = await withProject(command, options, con);
+    const targets = await resolveTargets(options, con, { hint: algorithmSource, nominalRam, what: "(the plan follows the algorithm's sectors)" });
+    const specs = imageSpecs(files, options, project);
+    const image = await readImages(specs);
+    const file = specs.map((s) => s.file).join(', ');
     if (options.svg !== undefined) await checkOutputPath(options.svg);
-    const job = planProgramJob(image, algorithm, { ram, memoryMapped: ctx.memoryMapped }, jobOptions(options, con));
+    if (targets.regions.length > 1) {
+      if (options.svg !== undefined) throw new UsageError('--svg draws one flash region: give --algo FILE for the region to draw');
+      const plan = planRegions(image, targets.regions, jobOptions(options, con));
+      const lost = lostWarning(plan.lost, '--no-preserve');
+      if (lost !== undefined) (options.preserve === false ? con.info : con.warn)(lost);
+      return printRegionPlan(plan, specs.map((s) => s.file), con);
+    }
+    const region = targets.regions[0]!;
+    if (!options.ram && !targets.board && !targets.device) con.detail(`No --ram or --board: transfers planned for ${formatBytes(region.ram.size)} of RAM; give --ram for the real run sizes`);
+    const ctx = contextOf(targets, region, con, 0);
+    const job = planProgramJob(image, ctx.algorithm, { ram: ctx.ram, memoryMapped: ctx.memoryMapped }, jobOptions(options, con));
     await printPlan(ctx, image, job, options, file);
   });
 
@@ -685,8 +826,9 @@ that, with the same --algo/--board/--ram (the journal is per algorithm and flash
 Examples:
   rspflash recover --board alif-e7-hp --algo Ensemble_IS25WX256.FLM`,
   )
-  .action(async (options: CommonOptions) => {
+  .action(async (options: CommonOptions, command: Command) => {
     const con = start('recover', options);
+    await withProject(command, options, con);
     const cancel = new Cancellation();
     const ctx = await context(options, con);
     let ranges: readonly MemoryRange[] = [];
@@ -726,17 +868,21 @@ addOutput(addAlgorithm(
     `
 Examples:
   rspflash info --algo Ensemble_IS25WX256.FLM --board alif-e7-hp
+  rspflash info --pack AlifSemiconductor.Ensemble.1.3.0.pack --device AE722F80F55D5LS --core M55_HP
   rspflash info --connect --gdb localhost:2331 -v`,
   )
-  .action(async (options: CommonOptions & { connect?: boolean }) => {
+  .action(async (options: CommonOptions & { connect?: boolean }, command: Command) => {
     const con = start('info', options);
-    if (!options.algo && !options.connect) {
-      throw new UsageError('Say what to describe: --algo FILE (a flash algorithm and its RAM layout) and/or --connect (the GDB server and target)');
+    await withProject(command, options, con);
+    const packDevice = options.algo === undefined && (options.device !== undefined || options.pack !== undefined || (options.board !== undefined && boardPreset(options.board).pack !== undefined));
+    if (!options.algo && !options.connect && !packDevice) {
+      throw new UsageError('Say what to describe: --algo FILE (a flash algorithm and its RAM layout), --pack/--device (a device\'s flash regions) and/or --connect (the GDB server and target)');
     }
     const document: Record<string, unknown> = { ok: true, command: 'info' };
     const timeoutMs = parseTimeout(options.timeout ?? '10000');
-    if (options.algo) {
-      const algorithm = loadAlgorithm(await readInput(options.algo), { source: options.algo });
+    if (packDevice) Object.assign(document, await describeDevice(options, con));
+    for (const algo of options.algo ?? []) {
+      const algorithm = loadAlgorithm(await readInput(algo), { source: algo });
       const board = options.board ? boardPreset(options.board) : undefined;
       const ram = options.ram ? regionOf(parseRam(options.ram)) : board?.ram;
       const layout = ram ? planRamLayout(algorithm, ram) : undefined;
@@ -752,6 +898,7 @@ Examples:
         timeouts: algorithm.timeouts,
         ...(layout ? { layout } : {}),
       };
+      if ((options.algo?.length ?? 0) > 1) ((document.algorithms ??= []) as unknown[]).push(document.algorithm);
       if (!con.json) {
         safeWrite(process.stdout, describeAlgorithm(algorithm) + '\n');
         if (layout) safeWrite(process.stdout, describeLayout(layout) + '\n');
@@ -786,6 +933,98 @@ Examples:
       }
     }
     if (con.json) emitJSON({ ...document, ...said(con) });
+  });
+
+/** `info --pack/--device`: the device's flash regions, their algorithms and RAM (text on stdout), and the JSON part. */
+async function describeDevice(options: CommonOptions, con: Console): Promise<Record<string, unknown>> {
+  const targets = await resolveTargets(options, con, { hint: algorithmSource });
+  const device = targets.device!;
+  const core = device.processor.pname ? ` ${device.processor.pname}` : '';
+  const lines = [`Device ${device.name}${core} (${device.family}${device.subFamily ? ` / ${device.subFamily}` : ''}) from ${device.pack.vendor}.${device.pack.name}${device.pack.version ? ` ${device.pack.version}` : ''} (${device.pack.source})`];
+  const regions = device.regions.map((region, i) => {
+    const used = targets.regions[i]!;
+    const layout = planRamLayout(used.algorithm, used.ram);
+    lines.push(
+      `flash  ${formatRange({ address: region.start, length: region.size })}${region.memory ? ` ${region.memory}` : ''}, ${formatBytes(region.size)}, ${used.memoryMapped ? 'memory mapped' : 'not memory mapped (compare and verify through the algorithm)'}`,
+      ...region.algorithms.map((a, j) => `  ${j === 0 ? 'uses   ' : 'also   '}${describeResolvedAlgorithm(a)}`),
+      ...describeAlgorithm(used.algorithm).split('\n').map((l) => `    ${l}`),
+      ...describeLayout(layout).split('\n').map((l) => `    ${l}`),
+    );
+    return {
+      start: region.start,
+      size: region.size,
+      ...(region.memory ? { memory: region.memory } : {}),
+      memoryMapped: used.memoryMapped,
+      ram: used.ram,
+      algorithm: { file: region.algorithms[0]!.path, name: used.algorithm.name, geometry: used.algorithm.geometry, layout },
+      algorithms: region.algorithms.map((a) => ({ path: a.path, start: a.start, size: a.size, ram: a.ram, ramFrom: a.ramFrom, default: a.default })),
+    };
+  });
+  for (const s of device.skipped) lines.push(`skipped ${s.path}: ${s.reason}`);
+  if (!con.json) safeWrite(process.stdout, lines.join('\n') + '\n');
+  return {
+    device: {
+      name: device.name,
+      family: device.family,
+      ...(device.subFamily ? { subFamily: device.subFamily } : {}),
+      processor: device.processor,
+      processors: device.processors,
+      pack: device.pack,
+      regions,
+      skipped: device.skipped,
+    },
+  };
+}
+
+// devices ---------------------------------------------------------------------
+
+program
+  .command('devices')
+  .description('list the devices of a CMSIS pack (--pack), or of the installed packs')
+  .argument('[pattern]', 'device name, a part of it, or a pattern with * and ?')
+  .option('--pack <file>', 'CMSIS pack: .pack/.zip, unpacked folder or .pdsc (default: the installed packs)')
+  .option('--json', 'JSON output')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rspflash devices --pack AlifSemiconductor.Ensemble.1.3.0.pack
+  rspflash devices 'AE722*'`,
+  )
+  .action(async (pattern: string | undefined, options: { pack?: string; json?: boolean }) => {
+    current.command = 'devices';
+    const found: { device: string; family: string; subFamily?: string; processors: string[]; pack: string }[] = [];
+    const add = (pack: import('../lib/index.js').CmsisPack) => {
+      for (const d of listDevices(pack, pattern)) {
+        found.push({
+          device: d.name,
+          family: d.family,
+          ...(d.subFamily ? { subFamily: d.subFamily } : {}),
+          processors: d.processors.map((p) => p.pname).filter((n): n is string => n !== undefined),
+          pack: `${pack.description.vendor}.${pack.description.name}${pack.description.version ? ` ${pack.description.version}` : ''}`,
+        });
+      }
+    };
+    let root: string | undefined;
+    if (options.pack !== undefined) add(await openPack(options.pack));
+    else {
+      root = packRoot({ env: process.env, platform: process.platform, home: homedir() });
+      if (root === undefined) throw new UsageError('No pack root to search: give --pack FILE, or set CMSIS_PACK_ROOT');
+      const seen = new Set<string>();
+      // Newest version of each pack only: older versions repeat the same devices.
+      for (const installed of await listInstalledPacks(root)) {
+        const id = `${installed.vendor}.${installed.name}`;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        add(await openPack(installed.pdsc));
+      }
+    }
+    if (options.json) return emitJSON({ ok: true, command: 'devices', ...(root ? { root } : {}), devices: found });
+    if (found.length === 0) {
+      safeWrite(process.stderr, `No device${pattern ? ` matches ${JSON.stringify(pattern)}` : ''} in ${options.pack ?? `the packs installed in ${root}`}\n`);
+      return;
+    }
+    for (const d of found) safeWrite(process.stdout, `${d.device.padEnd(24)} ${d.family}${d.subFamily ? ` / ${d.subFamily}` : ''}${d.processors.length > 1 ? `  cores ${d.processors.join(', ')}` : ''}  (${d.pack})\n`);
   });
 
 // serve (lib/serve, bin/serve.ts) --------------------------------------------
