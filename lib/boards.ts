@@ -9,12 +9,19 @@ import type { RamRegion } from './algo/layout.js';
 
 /** What rspflash needs to know about a board beyond the flash algorithm. */
 export interface BoardPreset {
+  /** The name `board` options and `--board` take, e.g. `alif-e7-hp`. */
   readonly name: string;
+  /** What the board is, one line for `rspflash boards`. */
   readonly description: string;
   /** RAM for the algorithm, its stack and buffers. */
   readonly ram: RamRegion;
   /** Flash the board's usual algorithm programs (for messages and checks). */
-  readonly flash: { readonly start: number; readonly size: number };
+  readonly flash: {
+    /** First address. */
+    readonly start: number;
+    /** Size, bytes. */
+    readonly size: number;
+  };
   /**
    * Whether the flash reads at its address while the algorithm owns it. Alif's
    * OSPI flash does not (the algorithm drives the controller in command mode),
@@ -31,7 +38,12 @@ export interface BoardPreset {
    * pack. What the pack does not know stays here: `memoryMapped` applies to the
    * pack regions inside `flash`, the others are memory mapped.
    */
-  readonly pack?: { readonly device: string; readonly core?: string };
+  readonly pack?: {
+    /** The pack's device name (`Dname`), e.g. `AE722F80F55D5LS`. */
+    readonly device: string;
+    /** The processor (`Pname`), for devices with several. */
+    readonly core?: string;
+  };
 }
 
 /**
@@ -80,6 +92,16 @@ function freezePresets(boards: Record<string, BoardPreset>): Readonly<Record<str
   return Object.freeze(boards);
 }
 
+/**
+ * The built-in board presets by name: RAM for the algorithm, the flash range,
+ * whether it is memory mapped, where to get the algorithm. Pass a name as
+ * `board` ({@link withFlasher}) or `--board`.
+ *
+ * @example
+ * ```ts
+ * for (const board of Object.values(BOARDS)) console.log(`${board.name}: ${board.description}`);
+ * ```
+ */
 export const BOARDS: Readonly<Record<string, BoardPreset>> = freezePresets({
   'alif-e7-hp': alifE7Preset('HP', 'high-performance'),
   'alif-e7-he': alifE7Preset('HE', 'high-efficiency'),
