@@ -30,7 +30,21 @@ import { parseMemoryMap, type MemoryRegion } from './memory-map.js';
 import { DIALECTS, detectServer, parseSupported, type ServerDialect, type ServerKind } from './servers.js';
 
 /** Where the GDB server is: TCP host and port, a Unix socket / named pipe path, or an already open stream. */
-export type GdbEndpoint = { host?: string; port?: number } | { path: string } | { stream: Duplex };
+export type GdbEndpoint =
+  | {
+      /** Host name or address; default `localhost`. */
+      host?: string;
+      /** TCP port; default {@link DEFAULT_GDB_PORT}. */
+      port?: number;
+    }
+  | {
+      /** Path of a Unix socket or Windows named pipe. */
+      path: string;
+    }
+  | {
+      /** An already open byte stream to the server (a socket, a child process's stdio). */
+      stream: Duplex;
+    };
 
 /** The J-Link GDB server's default port. */
 export const DEFAULT_GDB_PORT = 2331;
@@ -49,7 +63,7 @@ export interface GdbConnectOptions {
   writeWindow?: number;
   /**
    * Cancels connecting; afterwards it bounds every request: once it aborts,
-   * the server has {@link ABORT_GRACE_MS} to answer each one (a restore after
+   * the server has `ABORT_GRACE_MS` (1 s) to answer each one (a restore after
    * a cancel still works on a live server), and a request it leaves unanswered
    * fails with `AbortedError` and closes the link, instead of waiting out
    * `timeoutMs`. A running `continue` is not cut short (its caller interrupts).
@@ -69,12 +83,15 @@ const STOP_QUERY_CLEARS_BREAKPOINTS: ReadonlySet<ServerKind> = new Set(['qemu'])
 
 /** What the server said about itself while connecting. */
 export interface ServerInfo {
+  /** Which server it is (detected, or the `server` option). */
   kind: ServerKind;
+  /** How rspflash talks to this kind of server. */
   dialect: ServerDialect;
   /** Largest request payload the server accepts, bytes (`PacketSize`); 400 if it does not say, as GDB assumes. */
   packetSize: number;
   /** `qSupported` features. */
   features: ReadonlyMap<string, string | boolean>;
+  /** No-ack mode is on: packets are not acknowledged with `+`. */
   noAck: boolean;
   /** Binary memory writes (`X`) work; false after the probe found only hex `M`. `undefined` until probed. */
   binaryWrite: boolean | undefined;
@@ -82,6 +99,7 @@ export interface ServerInfo {
 
 /** Result of {@link GdbClient.continue}. */
 export interface ContinueResult {
+  /** Why the core stopped. */
   stop: StopReply;
   /** True when the core was stopped by our interrupt after the timeout (or abort), not by itself. */
   interrupted: boolean;
@@ -246,6 +264,7 @@ async function openSocket(endpoint: GdbEndpoint, options: GdbConnectOptions): Pr
 export class GdbClient extends EventEmitter {
   readonly #conn: RspConnection;
   readonly #log = createDebug('gdb');
+  /** What the server said about itself while connecting. */
   readonly server: ServerInfo;
   /** Registers the server describes, in register-number order. */
   readonly registers: readonly RegisterInfo[];
@@ -691,7 +710,12 @@ export class GdbClient extends EventEmitter {
   }
 
   /** Breakpoints this client inserted and has not removed. */
-  get breakpoints(): { type: 'sw' | 'hw'; address: number }[] {
+  get breakpoints(): {
+    /** Software (`Z0`) or hardware (`Z1`) breakpoint. */
+    type: 'sw' | 'hw';
+    /** Where it is set. */
+    address: number;
+  }[] {
     return [...this.#breakpoints.values()].map(({ type, address }) => ({ type, address }));
   }
 
