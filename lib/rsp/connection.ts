@@ -74,13 +74,16 @@ export interface ConnectionStats {
   packetsSent: number;
   /** Reply packets received (console output included). */
   packetsReceived: number;
+  /** Bytes written to the link, framing and acks included. */
   bytesSent: number;
+  /** Bytes read from the link, framing and acks included. */
   bytesReceived: number;
   /**
    * Exchanges, not packets: one per request, and one per `window` packets of a
-   * {@link RspConnection.pipeline} (what its cost in latency comes to).
+   * pipelined batch of memory writes (what its cost in latency comes to).
    */
   roundTrips: number;
+  /** Requests sent again: after a `-` (bad checksum on the way out) or a reply with a bad checksum. */
   retransmits: number;
 }
 
