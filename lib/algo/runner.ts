@@ -153,9 +153,13 @@ function formatCall(fn: string, args: readonly number[]): string {
  * ```
  */
 export class AlgorithmRunner {
+  /** The connection to the GDB server. */
   readonly gdb: GdbClient;
+  /** The algorithm loaded into RAM. */
   readonly algorithm: FlashAlgorithm;
+  /** Where everything sits in the borrowed RAM. */
   readonly layout: RamLayout;
+  /** Counts of calls, runs and RAM saved and restored, growing as the runner works. */
   readonly stats: RunnerStats = { calls: 0, runs: 0, ramSaved: 0, ramRestored: 0 };
   readonly #log = createDebug('algo');
   readonly #options: RunnerOptions;
@@ -559,7 +563,12 @@ export class AlgorithmRunner {
   }
 
   /** Address and size of transfer buffer `slot`. */
-  buffer(slot: number): { address: number; size: number } {
+  buffer(slot: number): {
+    /** First data byte. */
+    address: number;
+    /** Data bytes. */
+    size: number;
+  } {
     const b = this.#slot(slot);
     return { address: b.address, size: b.size };
   }
