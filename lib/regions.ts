@@ -51,7 +51,9 @@ export interface RegionInfo {
 
 /** The part of an image that falls in one region. */
 export interface RegionPart {
+  /** Which region. */
   readonly region: RegionInfo;
+  /** The region as given: algorithm, RAM, name. */
   readonly spec: FlashRegionSpec;
   /** The image bytes inside the region (may be empty). */
   readonly image: Image;
@@ -166,6 +168,7 @@ function clip(image: Image, flash: MemoryRange): Image {
 
 /** One region of a {@link RegionsPlan}: its part of the image and its job. */
 export interface RegionJob {
+  /** Which region. */
   readonly region: RegionInfo;
   /** Bytes of the image in this region. */
   readonly imageBytes: number;
@@ -175,7 +178,9 @@ export interface RegionJob {
 
 /** A program job over several regions: one {@link JobPlan} per region that has image bytes, and the sums. */
 export interface RegionsPlan {
+  /** Every region, in address order, with its job. */
   readonly regions: readonly RegionJob[];
+  /** The regions' totals added up. */
   readonly totals: JobTotals;
   /** Each region's notes, prefixed with the region. */
   readonly notes: readonly string[];
@@ -253,7 +258,22 @@ export function formatRegionPlan(plan: RegionsPlan, options: { maxRuns?: number 
 
 /** A {@link RegionsPlan} for JSON output: per region its flash, algorithm, steps, notes and totals. */
 export function regionPlanToJSON(plan: RegionsPlan): {
-  regions: { region: RegionInfo; imageBytes: number; steps: StepJSON[]; notes: readonly string[]; lost: readonly MemoryRange[]; totals?: JobTotals }[];
+  /** Every region, in address order. */
+  regions: {
+    /** Which region. */
+    region: RegionInfo;
+    /** Bytes of the image in the region. */
+    imageBytes: number;
+    /** The region's steps (none when the image has no bytes there). */
+    steps: StepJSON[];
+    /** The region's decisions, one sentence each. */
+    notes: readonly string[];
+    /** Bytes outside the image that end up erased. */
+    lost: readonly MemoryRange[];
+    /** The region's totals, when it has a job. */
+    totals?: JobTotals;
+  }[];
+  /** The regions' totals added up. */
   totals: JobTotals;
 } {
   return {
@@ -278,12 +298,30 @@ export function regionPlanToJSON(plan: RegionsPlan): {
  * {@link FlashEvent}s in their documented order, each tagged with `region`.
  */
 export type RegionEvent =
-  | { type: 'region-start'; region: RegionInfo; count: number; imageBytes: number }
-  | (FlashEvent & { region: RegionInfo });
+  | {
+      /** A region's job begins (its algorithm is loaded next). */
+      type: 'region-start';
+      /** Which region. */
+      region: RegionInfo;
+      /** How many regions the job works on. */
+      count: number;
+      /** Bytes of the image in this region. */
+      imageBytes: number;
+    }
+  | (FlashEvent & {
+      /** The region the event belongs to. */
+      region: RegionInfo;
+    });
 
 /** What a job over several regions did: each region's report and the sums. */
 export interface RegionsReport {
-  readonly regions: readonly { readonly region: RegionInfo; readonly report: FlashReport }[];
+  /** Each region worked on, in address order. */
+  readonly regions: readonly {
+    /** Which region. */
+    readonly region: RegionInfo;
+    /** What was done there. */
+    readonly report: FlashReport;
+  }[];
   /** The regions' reports added up (`verify`: the method used, or `unchanged` if every region was). */
   readonly totals: FlashReport;
 }
@@ -309,7 +347,10 @@ export interface RegionsSessionOptions {
   /** Lines worth telling a user. */
   readonly onInfo?: (line: string) => void;
   /** The recovery journal's folder, or `false` for none (each region keeps its own journal). */
-  readonly journal?: false | { dir?: string };
+  readonly journal?: false | {
+    /** Folder of the journal files; default {@link defaultJournalDir}. */
+    dir?: string;
+  };
   /** Called when a region's algorithm is loaded (e.g. to show its RAM layout, or what a forced quit leaves). */
   readonly onLoaded?: (flasher: Flasher, region: RegionInfo) => void;
 }
@@ -322,6 +363,7 @@ export interface ProgramRegionsOptions extends RegionsSessionOptions {
 
 /** Options of {@link verifyRegions}. */
 export interface VerifyRegionsOptions extends RegionsSessionOptions {
+  /** How each region is checked; default `'auto'`. */
   readonly verify?: VerifyMode;
 }
 

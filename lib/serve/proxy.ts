@@ -64,7 +64,19 @@ export const HANDLED_PACKETS = [
 ] as const;
 
 /** Where the proxy listens: `[host:]port`, a port, `{ port, host }` or a Unix socket `{ path }`. */
-export type ListenAddress = string | number | { port: number; host?: string } | { path: string };
+export type ListenAddress =
+  | string
+  | number
+  | {
+      /** TCP port; 0 picks a free one. */
+      port: number;
+      /** Interface to listen on; default `127.0.0.1` (this machine only). */
+      host?: string;
+    }
+  | {
+      /** Path of the Unix socket (or Windows named pipe). */
+      path: string;
+    };
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -81,7 +93,10 @@ export interface ServeOptions {
   /** Whether the flash reads at its address while the algorithm runs (default from the board, else true). */
   memoryMapped?: boolean;
   /** The recovery journal of kept bytes (see `FlasherOptions.journal`); default on. */
-  journal?: false | { dir?: string };
+  journal?: false | {
+    /** Folder of the journal files; default {@link defaultJournalDir}. */
+    dir?: string;
+  };
   /** Options for connecting upstream. */
   connect?: GdbConnectOptions;
   /** Time the upstream server has to answer a forwarded request (not a resume), ms. Default 30 000. */
