@@ -31,7 +31,9 @@ export const PROJECT_FILE = 'rspflash.json';
 export interface ProjectAlgorithm {
   /** Path, relative to the project file's folder unless absolute. */
   readonly file: string;
+  /** RAM the algorithm runs in (`--ram`); default the project's `ram`. */
   readonly ram?: MemoryRange;
+  /** Whether its flash reads at its address while the algorithm runs; default the project's `memoryMapped`. */
   readonly memoryMapped?: boolean;
 }
 
@@ -41,6 +43,7 @@ export interface ProjectImage {
   readonly file: string;
   /** Load address of a `.bin`. */
   readonly base?: number;
+  /** The image's format; default detected from the file. */
   readonly format?: ImageFormat;
   /** Bytes left out at the start of a `.bin`. */
   readonly skip?: number;
@@ -50,24 +53,39 @@ export interface ProjectImage {
 export interface Project {
   /** The project file, for messages. */
   readonly source: string;
+  /** The GDB server, `host:port` or a socket path (`--gdb`). */
   readonly gdb?: string;
   /** CMSIS pack (file or folder), relative to the project file's folder unless absolute. */
   readonly pack?: string;
+  /** CMSIS pack device name, e.g. `AE722F80F55D5LS` (`--device`). */
   readonly device?: string;
+  /** Processor of the device (`Pname`), for devices with several (`--core`). */
   readonly core?: string;
+  /** A board preset name (`--board`). */
   readonly board?: string;
+  /** Flash algorithms, instead of the pack's (`--algorithm`). */
   readonly algorithms?: readonly ProjectAlgorithm[];
   /** RAM for algorithms that do not name their own. */
   readonly ram?: MemoryRange;
+  /** Whether the flash reads at its address while the algorithm runs. */
   readonly memoryMapped?: boolean;
+  /** The images to program, over one or more flash regions. */
   readonly images?: readonly ProjectImage[];
+  /** How skip-unchanged compares (see {@link CompareMode}). */
   readonly compare?: 'auto' | 'hash' | 'algo' | 'none';
+  /** How the result is checked (see {@link VerifyMode}). */
   readonly verify?: 'auto' | 'algo' | 'hash' | 'read' | 'none';
+  /** Leave sectors that already hold the image alone. */
   readonly skipUnchanged?: boolean;
+  /** Keep the bytes of touched sectors that the image does not cover. */
   readonly preserve?: boolean;
+  /** Chip or sector erase (see {@link ChipEraseMode}). */
   readonly chipErase?: 'auto' | 'always' | 'never';
+  /** Reset and halt the target before flashing. */
   readonly reset?: boolean;
+  /** What the target does after: stay halted, run, or reset and run. */
   readonly after?: AfterSession;
+  /** Time the GDB server has to answer one request, ms (`--timeout`). */
   readonly timeoutMs?: number;
   /** Folder of the recovery journal, relative to the project file's folder unless absolute. */
   readonly journalDir?: string;
