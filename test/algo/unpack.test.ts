@@ -8,7 +8,7 @@
  * Cortex-M0), with the stack lib/flash/codec.ts says it needs (UNPACK_STACK;
  * the sequencer checks its canary after every call).
  *
- * Speed (RSPFLASH_MEASURE=1): MB/s of output under QEMU, no asserts on time.
+ * Speed is measured apart from the suite (docs/compression.md has the figures).
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -170,37 +170,6 @@ describe.each(MACHINES)('rsp_unpack on a $name', (m) => {
         ),
         { numRuns: 120 },
       );
-    });
-  });
-
-  it.skipIf(!process.env.RSPFLASH_MEASURE)('speed: MB/s of output per corpus part (measurement, printed)', async () => {
-    await withRunner(qemu, algo, options, async (runner, gdb) => {
-      await loadDecoder(gdb, m);
-      const best = async (call: { entry: number; args: number[]; expect: number }) => {
-        let min = Infinity;
-        for (let i = 0; i < 5; i++) {
-          const t = performance.now();
-          await runner.batch(0, [{ fn: 'unpack', ...call }]);
-          min = Math.min(min, performance.now() - t);
-        }
-        return min;
-      };
-      // A run that calls rsp_nop costs the same round trips: what is left is the decoder.
-      const overhead = await best({ entry: runner.helperEntry('nop'), args: [0], expect: 0 });
-      const lines: string[] = [];
-      for (const block of corpusBlocks(m.maxBlock)) {
-        const src = encodeBlock(block.data);
-        const dst = decoderEnd(m) + GUARD;
-        const srcAt = dst + block.data.length + GUARD;
-        await gdb.writeMemory(srcAt, src);
-        const ms = Math.max((await best({ entry: m.scratch + UNPACK_ENTRY, args: [srcAt, src.length, dst, block.data.length], expect: block.data.length })) - overhead, 0.01);
-        expect(same(await gdb.readMemory(dst, block.data.length), block.data)).toBe(true);
-        lines.push(
-          `${m.name} ${block.name.padEnd(10)} ${block.data.length} B from ${src.length} B: ${(block.data.length / 1e6 / (ms / 1000)).toFixed(1)} MB/s ` +
-            `(${ms.toFixed(2)} ms net of a ${overhead.toFixed(2)} ms run)`,
-        );
-      }
-      console.log(lines.join('\n'));
     });
   });
 });
