@@ -63,7 +63,7 @@ export interface Project {
   readonly core?: string;
   /** A board preset name (`--board`). */
   readonly board?: string;
-  /** Flash algorithms, instead of the pack's (`--algorithm`). */
+  /** Flash algorithms, instead of the pack's (`--algo`). */
   readonly algorithms?: readonly ProjectAlgorithm[];
   /** RAM for algorithms that do not name their own. */
   readonly ram?: MemoryRange;
