@@ -299,14 +299,18 @@ function oneOf<const T extends readonly string[]>(value: unknown, at: string, ch
 }
 
 function known(o: Record<string, unknown>, at: string, keys: readonly string[]): void {
-  for (const key of Object.keys(o)) if (!keys.includes(key)) throw new Invalid(`${at}.${key}`, `unknown key${suggest(key, keys)}`);
+  for (const key of Object.keys(o)) if (!keys.includes(key)) throw new Invalid(`${at}.${key}`, `unknown key${suggest(key, keys)}; known here: ${keys.join(', ')}`);
 }
 
-/** ` (did you mean "images"?)` for a key one edit or a case away from a known one. */
+/** ` (did you mean "images"?)` for a key a case or two edits away from a known one (the closest, same length first). */
 function suggest(key: string, keys: readonly string[]): string {
   const lower = key.toLowerCase();
-  const close = keys.find((k) => k.toLowerCase() === lower || k.toLowerCase() === `${lower}s` || `${k.toLowerCase()}s` === lower || editDistance(k.toLowerCase(), lower) <= 2);
-  return close ? ` (did you mean "${close}"?); known keys: ${keys.filter((k) => k !== '$schema').join(', ')}` : `; known keys: ${keys.filter((k) => k !== '$schema').join(', ')}`;
+  const scored = keys
+    .filter((k) => k !== '$schema')
+    .map((k) => ({ k, d: editDistance(k.toLowerCase(), lower), l: Math.abs(k.length - key.length) }))
+    .filter((x) => x.d <= 2)
+    .sort((a, b) => a.d - b.d || a.l - b.l);
+  return scored[0] ? ` (did you mean "${scored[0].k}"?)` : '';
 }
 
 function editDistance(a: string, b: string): number {
