@@ -4,6 +4,7 @@
  * no `{@link}` to a symbol missing from the docs, and no type referenced but not exported.
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -60,5 +61,15 @@ describe('the API reference (typedoc, validation.notDocumented)', () => {
 
   it('has no other warnings', () => {
     expect(warnings.filter((w) => !LINK_WARNINGS.test(w) && !/does not have any documentation/.test(w)).join('\n')).toBe('');
+  });
+});
+
+describe('the guides in the API reference', () => {
+  it('lists every docs/*.md in typedoc.json projectDocuments', () => {
+    const config = JSON.parse(readFileSync('typedoc.json', 'utf8')) as { projectDocuments: string[] };
+    const guides = readdirSync('docs')
+      .filter((name) => name.endsWith('.md'))
+      .map((name) => `docs/${name}`);
+    expect(guides.filter((guide) => !config.projectDocuments.includes(guide)), 'guides missing from typedoc.json').toEqual([]);
   });
 });
