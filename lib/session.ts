@@ -105,6 +105,10 @@ export async function withFlasher<T>(options: SessionOptions, job: (flasher: Fla
       throw err;
     }
     await flasher.close();
+    // A killed run's state was found and left as it was (not "restored"): say so, and never run the core from it.
+    const dirty = flasher.runner.dirty;
+    if (dirty && after === 'run') throw dirty;
+    if (dirty && after === 'halt') info(`Warning: ${dirty.message}. ${dirty.hint}`);
     if (after === 'reset') {
       const command = gdb.server.dialect.resetRunCommand ?? gdb.server.dialect.resetHaltCommand;
       if (!command) throw new UsageError(`after: 'reset': no known reset command for this server (${gdb.server.kind}); the target is left halted`);

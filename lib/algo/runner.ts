@@ -912,8 +912,9 @@ export class AlgorithmRunner {
    * on the target (a breakpoint's address, registers, a RAM range), or, when
    * the link is gone, the link's error saying the same. When the state found
    * at create was a killed run's ({@link dirty}), RAM and breakpoints are put
-   * back but registers and system registers are not, the core is left halted,
-   * and that DirtyTargetError is thrown. Safe to call twice.
+   * back but registers and system registers are not and the core is left
+   * halted: close resolves, and {@link dirty} is the report (withFlasher
+   * warns through `onInfo`, and refuses `after: 'run'`). Safe to call twice.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -999,7 +1000,6 @@ export class AlgorithmRunner {
       const because = last instanceof Error ? ` (${last.message})` : '';
       throw new DirtyTargetError(`Could not restore the target${because}; left on it: ${what}`, what, { cause: last, hint: RESET_HINT });
     }
-    if (this.#dirty !== undefined && restore) throw this.#dirty;
   }
 }
 
