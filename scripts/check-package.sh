@@ -79,15 +79,58 @@ if node -e "require('rspflash')" >/dev/null 2>&1; then
   say "note: require('rspflash') also works (Node's require(esm))"
 fi
 
-# 7. The typings resolve through "exports" for a NodeNext TypeScript consumer.
-cat >consumer.ts <<'EOF'
-import { parseEndpoint, Flasher, type FlashReport, type GdbEndpoint } from 'rspflash';
-const endpoint: GdbEndpoint = parseEndpoint('localhost:2331');
-const create: typeof Flasher.create = Flasher.create;
-export const check: [GdbEndpoint, typeof create, FlashReport | undefined] = [endpoint, create, undefined];
-EOF
+# 7. A TypeScript consumer written from the README alone: withFlasher, the loaders, an exhaustive switch
+#    over RspflashErrorCode (a code added without a case fails to compile), the advanced subpath.
+#    Strict, NodeNext, through the package's "exports".
+cases="$(node -e "
+const t = require('fs').readFileSync(process.argv[1], 'utf8');
+const m = /export type RspflashErrorCode\s*=([^;]+);/.exec(t);
+if (!m) { console.error('no RspflashErrorCode union in lib/errors.ts'); process.exit(1); }
+for (const code of m[1].match(/'RSPFLASH_[A-Z_]+'/g)) console.log('    case ' + code + ': return \'see docs/errors.md\';');
+" "$repo/lib/errors.ts")" || fail "reading the error codes"
+cat >consumer.ts <<'CONSUMER'
+import { readFile } from 'node:fs/promises';
+import { withFlasher, loadAlgorithm, createImage, RspflashError, type RspflashErrorCode, type FlashReport } from 'rspflash';
+import { planRamLayout } from 'rspflash/advanced';
+
+/** Every code gets a word: the compiler checks that the switch is exhaustive. */
+export function advice(code: RspflashErrorCode): string {
+  switch (code) {
+__CASES__
+    default: {
+      const unreachable: never = code;
+      return unreachable;
+    }
+  }
+}
+
+export const layoutPlanner: typeof planRamLayout = planRamLayout;
+const [gdb, flm] = [process.env.RSPFLASH_GDB, process.env.RSPFLASH_FLM];
+if (gdb && flm) {
+  const algorithm = loadAlgorithm(await readFile(flm), { source: flm });
+  const data = new Uint8Array(8192).map((_, i) => (i * 7) & 0xff);
+  const image = createImage([{ address: 0xc0300000, data, source: 'consumer' }]);
+  try {
+    const report: FlashReport = await withFlasher({ gdb, algorithm, board: 'qemu-an547' }, (flasher) => flasher.program(image));
+    console.log(`consumer programmed ${report.bytesProgrammed} bytes, verified by ${report.verify}`);
+  } catch (err) {
+    if (err instanceof RspflashError) console.error(`${err.code}: ${advice(err.code)}: ${err.message}`);
+    throw err;
+  }
+}
+CONSUMER
+node -e "
+const fs = require('fs');
+fs.writeFileSync('consumer.ts', fs.readFileSync('consumer.ts', 'utf8').replace('__CASES__', process.argv[1]));
+" "$cases"
 ln -s "$repo/node_modules/@types" node_modules/@types 2>/dev/null || true
-node "$repo/node_modules/typescript/bin/tsc" --noEmit --strict --module nodenext --moduleResolution nodenext --target es2022 --types node consumer.ts ||
-  fail "TypeScript cannot type-check a consumer of 'rspflash'"
-say "the typings resolve for a NodeNext TypeScript consumer"
+node "$repo/node_modules/typescript/bin/tsc" --strict --module nodenext --moduleResolution nodenext --target es2022 --types node consumer.ts ||
+  fail "TypeScript cannot type-check a consumer of 'rspflash' written from the README"
+say "the typings resolve for a NodeNext TypeScript consumer (README snippet, exhaustive switch over RspflashErrorCode, rspflash/advanced)"
+
+# 8. Run it against a GDB server when the caller names one (test/package.test.ts starts QEMU).
+if [ -n "${RSPFLASH_GDB:-}" ]; then
+  out="$(node consumer.js 2>&1)" || { echo "$out" >&2; fail "the consumer failed against $RSPFLASH_GDB"; }
+  say "$out"
+fi
 say "OK"
