@@ -1043,7 +1043,7 @@ program
     for (const b of Object.values(BOARDS)) {
       safeWrite(
         process.stdout,
-        `${b.name.padEnd(14)} ${b.description}\n${''.padEnd(15)}RAM ${formatRange({ address: b.ram.start, length: b.ram.size })}, flash ${hex32(b.flash.start)}${b.jlinkDevice ? `, J-Link device ${b.jlinkDevice}` : ''}\n${''.padEnd(15)}algorithm: ${algorithmSource(b)}\n`,
+        `${b.name.padEnd(14)} ${b.description}\n${''.padEnd(15)}RAM ${formatRange({ address: b.ram.start, length: b.ram.size })}, flash ${hex32(b.flash.start)}${b.jlinkDevice ? `, J-Link device ${b.jlinkDevice}` : ''}${b.pack ? `, pack device ${b.pack.device}${b.pack.core ? ` ${b.pack.core}` : ''}` : ''}\n${''.padEnd(15)}algorithm: ${algorithmSource(b)}\n`,
       );
     }
   });
