@@ -914,7 +914,9 @@ export class AlgorithmRunner {
    * at create was a killed run's ({@link dirty}), RAM and breakpoints are put
    * back but registers and system registers are not and the core is left
    * halted: close resolves, and {@link dirty} is the report (withFlasher
-   * warns through `onInfo`, and refuses `after: 'run'`). Safe to call twice.
+   * warns through `onInfo`, and refuses `after: 'run'`). After an algorithm
+   * fault the system registers stay as set (the core cannot run the restore;
+   * the fault's error already asks for a reset). Safe to call twice.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -942,7 +944,7 @@ export class AlgorithmRunner {
       const { msplim, psplim } = saved.splim;
       if (this.#faulted === undefined) {
         await step(`MSPLIM/PSPLIM at 0 (were ${hex32(msplim)}/${hex32(psplim)})`, () => this.#callHelper('stack limit restore', TARGET_ENTRY.splimRestore, [msplim, psplim]));
-      } else if (msplim !== 0 || psplim !== 0) left.push(`MSPLIM/PSPLIM at 0 (were ${hex32(msplim)}/${hex32(psplim)}; the faulted core cannot run the restore)`);
+      } else this.#log(`MSPLIM/PSPLIM stay 0 (were ${hex32(msplim)}/${hex32(psplim)}): the faulted core cannot run the restore`);
     }
     if (core && saved.system) {
       const s = saved.system;
@@ -956,7 +958,8 @@ export class AlgorithmRunner {
           }),
         );
       } else {
-        left.push(`PRIMASK, CONTROL, MPU and stack pointers as rspflash set them (were ${was}; the faulted core cannot run the restore)`);
+        // Not a failure of close: the fault's own error already says the core needs a reset before anything runs.
+        this.#log(`PRIMASK, CONTROL, MPU and stack pointers stay as rspflash set them (were ${was}): the faulted core cannot run the restore`);
         // VTOR must not keep pointing at RAM we are about to give back: a debugger write works on real cores
         // (QEMU ignores it; a reset recovers there).
         if (s.vtorSwitched) await step(`VTOR on rspflash's vector table ${hex32(this.layout.vectorTable)} (was ${hex32(s.vtor)})`, () => gdb.writeMemory(VTOR, u32(s.vtor)));
