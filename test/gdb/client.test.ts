@@ -558,3 +558,22 @@ describe('against a scripted server (what QEMU cannot be made to do)', () => {
     }
   });
 });
+
+describe('cancellation (issue 15 item 7)', () => {
+  it('one abort ends a connect to a server that never answers with AbortedError, long before the request timeout', async () => {
+    // A peer that swallows everything: qSupported is never answered.
+    const silent = new Duplex({ read() {}, write(_chunk, _encoding, callback) { callback(); } });
+    const controller = new AbortController();
+    const connecting = GdbClient.connect({ stream: silent }, { timeoutMs: 60_000, signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('SIGINT')), 20);
+    const err = await connecting.then(() => undefined, (e: unknown) => e);
+    expect((err as { code?: string }).code, String(err)).toBe('RSPFLASH_ABORTED');
+    expect(silent.destroyed, 'the link is closed').toBe(true);
+  });
+
+  it("sends QEMU qC, not the '?' that removes every breakpoint, and still reports the halted core", async () => {
+    const gdb = await connect();
+    expect(gdb.initialStop).toMatchObject({ kind: 'signal', signal: 5 });
+    expect(gdb.state).toBe('halted');
+  });
+});
