@@ -21,6 +21,7 @@ const GROUPS = [
   'Wire faults that end the run',
   'Resuming',
   'Random faults (seeded)',
+  'Nothing lost (seeded faults across a program run)',
   'Hostile server (scripted)',
   'Bad input, refused before touching the target',
   'Parser bombs (no target)',

@@ -23,7 +23,7 @@ import type { FlashEvent } from '../../lib/flash/progress.js';
 import { Journal, journalPath } from '../../lib/flash/journal.js';
 import { RspflashError } from '../../lib/errors.js';
 import { gdbReadMemory } from '../helpers/gdb-multiarch.js';
-import { FLASH, RAM, SECTOR, flashRun, image, norSim, randomData, startBed, type Bed } from './harness.js';
+import { FLASH, Outcomes, RAM, SECTOR, flashRun, image, norSim, randomData, startBed, type Bed } from './harness.js';
 import { seededRandom, type FaultAction, type FaultRule } from './fault-proxy.js';
 
 const REGION = FLASH + 0x140_0000;
@@ -60,7 +60,9 @@ beforeAll(async () => {
   packetsOfCleanRun = bed.proxy.stats.toServer.packets;
   expect(await readRegion()).toEqual(EXPECTED);
 });
+const rows = new Outcomes();
 afterAll(async () => {
+  rows.write();
   await bed?.stop();
 });
 
@@ -138,6 +140,10 @@ describe('a fault at any moment of a program run loses no byte the plan promised
           }
         }
       }
+      const changed = Array.from({ length: SECTORS }, (_, i) => i).filter((i) => {
+        const got = back.subarray(i * SECTOR, (i + 1) * SECTOR);
+        return !same(got, OLD.subarray(i * SECTOR, (i + 1) * SECTOR)) && !same(got, EXPECTED.subarray(i * SECTOR, (i + 1) * SECTOR));
+      }).length;
       // Kept bytes gone from the flash must be in the journal.
       const keptGone = !same(back.subarray(0, HEAD), OLD.subarray(0, HEAD)) || !same(back.subarray(SIZE - TAIL), OLD.subarray(SIZE - TAIL));
       const journal = new Journal(journalPath(journalDir, 'nothing-lost'), 'nothing-lost');
@@ -158,6 +164,17 @@ describe('a fault at any moment of a program run loses no byte the plan promised
       }
       expect(same(await readRegion(), EXPECTED), `${what}: the flash after the re-run is not image + kept bytes`).toBe(true);
       expect(existsSync(journal.path), `${what}: the journal outlived a successful run`).toBe(false);
+      const error = faulted.error as RspflashError | undefined;
+      rows.add({
+        group: 'Nothing lost (seeded faults across a program run)',
+        fault: `seed ${seed}: ${rule.action.kind} ${rule.direction === 'toServer' ? 'to the server' : 'to rspflash'} at packet ${rule.nth} of ${packetsOfCleanRun}`,
+        outcome: error
+          ? `typed error, ${error.ranges?.length ?? 0} range(s) at risk named${keptGone ? ', kept bytes gone from flash and in the journal' : ''}; re-run ${content ? 'restored the journal and ' : ''}completed`
+          : 'no error (the fault hit nothing that mattered); flash = image + kept bytes',
+        code: error?.code ?? '—',
+        timeMs: Math.round(faulted.elapsedMs),
+        content: `${changed} of ${SECTORS} sectors neither old nor new after the fault; image + kept bytes after the re-run`,
+      });
     });
   }
 
