@@ -36,7 +36,7 @@ export type { RegisterInfo, TargetDescription } from './gdb/target-xml.js';
 export type { MemoryRegion, MemoryType } from './gdb/memory-map.js';
 export type { ServerKind, ServerDialect } from './gdb/servers.js';
 
-export { withFlasher, type SessionOptions, type AfterSession } from './session.js';
+export { withFlasher, withConnection, journalKey, type SessionOptions, type ConnectionOptions, type AfterSession } from './session.js';
 export { serve, type ServeOptions, type ProxyHandle, type ListenAddress } from './serve/index.js';
 export { Flasher, type FlasherOptions, type ProgramOptions, type OperationOptions } from './flash/flasher.js';
 export type { FlashOperation, FlashStep } from './flash/operation.js';

@@ -11,19 +11,18 @@
  * {@link verifyRegions} run them on a target.
  * @module
  */
-import { GdbClient, type GdbConnectOptions, type GdbEndpoint } from './gdb/client.js';
-import { OutOfFlashError, UsageError, toRspflashError } from './errors.js';
+import type { GdbClient, GdbConnectOptions, GdbEndpoint } from './gdb/client.js';
+import { OutOfFlashError, UsageError } from './errors.js';
 import type { FlashAlgorithm } from './algo/algorithm.js';
 import type { RamRegion } from './algo/layout.js';
 import { createImage, imageSize, type Image, type Segment } from './image/image.js';
 import { formatRange, mergeRanges, type MemoryRange } from './range.js';
-import { parseEndpoint } from './endpoint.js';
 import { planProgramJob, type JobOptions, type JobPlan, type JobTotals } from './flash/steps.js';
 import { formatSteps, stepsToJSON, type StepJSON } from './flash/steps-format.js';
 import type { FlashEvent, FlashReport } from './flash/progress.js';
 import type { Flasher } from './flash/flasher.js';
 import type { VerifyMode } from './flash/checks.js';
-import { withFlasher, type AfterSession } from './session.js';
+import { journalKey, withConnection, withFlasher, type AfterSession } from './session.js';
 
 /** One flash region of a job: the algorithm that programs it and the RAM it runs in. */
 export interface FlashRegionSpec {
@@ -416,34 +415,15 @@ async function runRegions(
   job: (flasher: Flasher, part: RegionPart, onProgress: (event: FlashEvent) => void) => Promise<FlashReport>,
 ): Promise<RegionsReport> {
   const info = options.onInfo ?? (() => undefined);
-  const after = options.after ?? 'halt';
-  const borrowed = options.gdb instanceof GdbClient;
-  if (borrowed && after === 'run') {
-    throw new UsageError("after: 'run' needs a connection of the session's own: a borrowed client is left to its owner, target halted");
-  }
-  if (options.signal?.aborted) throw toRspflashError(options.signal.reason ?? new DOMException('Aborted', 'AbortError'));
   const work = parts.filter((p) => imageSize(p.image) > 0);
-  // The journal key names the server as a single-region run does, so either kind of run finds the other's journal.
-  const where = typeof options.gdb === 'string' ? options.gdb : describeEndpoint(options.gdb);
-  const gdb =
-    options.gdb instanceof GdbClient
-      ? options.gdb
-      : await GdbClient.connect(typeof options.gdb === 'string' ? parseEndpoint(options.gdb) : options.gdb, options.connect ?? {});
-  let closed = false;
-  try {
-    info(`Connected to ${gdb.server.kind === 'unknown' ? 'a GDB server' : gdb.server.kind} (PacketSize ${gdb.server.packetSize})`);
-    if (options.reset) {
-      const command = gdb.server.dialect.resetHaltCommand;
-      if (!command) throw new UsageError(`reset: no known reset command for this server (${gdb.server.kind})`);
-      await gdb.monitor(command);
-      info(`Reset and halted the target (monitor ${command})`);
-    }
+  // One connection (reset once before the first region, `after` once after the last), each region loading its own
+  // algorithm on the borrowed client; the journal key names the server as a single-region run does, so either kind of
+  // run finds the other's journal.
+  return withConnection(options, async (gdb, where) => {
     const reports: { region: RegionInfo; report: FlashReport }[] = [];
     for (const part of work) {
       const { region, spec } = part;
       options.onProgress?.({ type: 'region-start', region, count: parts.length, imageBytes: imageSize(part.image) });
-      const g = spec.algorithm.geometry;
-      const key = `${where} ${spec.algorithm.name} ${formatRange({ address: g.start, length: g.size })}`;
       const report = await withFlasher(
         {
           gdb,
@@ -456,7 +436,7 @@ async function runRegions(
           onInfo: (line) => {
             if (!line.startsWith('Connected to')) info(line);
           },
-          journal: options.journal === false ? false : { ...options.journal, key },
+          journal: options.journal === false ? false : { ...options.journal, key: journalKey(where, spec.algorithm) },
         },
         async (flasher) => {
           options.onLoaded?.(flasher, region);
@@ -465,28 +445,8 @@ async function runRegions(
       );
       reports.push({ region, report });
     }
-    if (after === 'reset') {
-      const command = gdb.server.dialect.resetRunCommand ?? gdb.server.dialect.resetHaltCommand;
-      if (!command) throw new UsageError(`after: 'reset': no known reset command for this server (${gdb.server.kind}); the target is left halted`);
-      await gdb.monitor(command);
-      info(`Reset the target (monitor ${command})`);
-    }
-    if (!borrowed) {
-      closed = true;
-      await gdb.close({ resume: after === 'run' || after === 'reset' });
-      if (after !== 'halt') info(after === 'run' ? 'The target runs on' : 'The target runs from reset');
-    }
     return { regions: reports, totals: sumReports(reports) };
-  } finally {
-    if (!borrowed && !closed) await gdb.close().catch(() => undefined);
-  }
-}
-
-function describeEndpoint(gdb: GdbEndpoint | GdbClient): string {
-  if (gdb instanceof GdbClient) return 'gdb';
-  if ('path' in gdb) return `unix:${gdb.path}`;
-  if ('stream' in gdb) return 'stream';
-  return `${gdb.host ?? 'localhost'}:${gdb.port ?? 2331}`;
+  });
 }
 
 type NumericReportKey = { [K in keyof FlashReport]-?: FlashReport[K] extends number ? K : never }[keyof FlashReport];

@@ -66,31 +66,9 @@ export async function withFlasher<T>(options: SessionOptions, job: (flasher: Fla
   const memoryMapped = options.memoryMapped ?? board?.memoryMapped ?? true;
   const info = options.onInfo ?? (() => undefined);
   const after = options.after ?? 'halt';
-  if (options.signal?.aborted) throw toRspflashError(options.signal.reason ?? new DOMException('Aborted', 'AbortError'));
-
-  const borrowed = options.gdb instanceof GdbClient;
-  if (borrowed && after === 'run') {
-    throw new UsageError("after: 'run' needs a connection of the session's own: a borrowed client is left to its owner, target halted");
-  }
-  const gdb =
-    options.gdb instanceof GdbClient
-      ? options.gdb
-      : await GdbClient.connect(typeof options.gdb === 'string' ? parseEndpoint(options.gdb) : options.gdb, { signal: options.signal, ...options.connect });
-  let closed = false;
-  try {
-    info(`Connected to ${gdb.server.kind === 'unknown' ? 'a GDB server' : gdb.server.kind} (PacketSize ${gdb.server.packetSize})`);
-    if (options.reset) {
-      const command = gdb.server.dialect.resetHaltCommand;
-      if (!command) throw new UsageError(`reset: no known reset command for this server (${gdb.server.kind})`);
-      await gdb.monitor(command);
-      info(`Reset and halted the target (monitor ${command})`);
-    }
+  return withConnection(options, async (gdb, where) => {
     const { board: _b, ram: _r, gdb: _g, reset: _x, after: _a, connect: _c, onInfo: _i, algorithm, ...rest } = options;
-    // One journal per server and flash: the endpoint names the target as well as anything rspflash can see.
-    const where = typeof options.gdb === 'string' ? options.gdb : describeEndpoint(options.gdb);
-    const g = algorithm.geometry;
-    const journal =
-      rest.journal === false ? false : { ...rest.journal, key: rest.journal?.key ?? `${where} ${algorithm.name} ${formatRange({ address: g.start, length: g.size })}` };
+    const journal = rest.journal === false ? false : { ...rest.journal, key: rest.journal?.key ?? journalKey(where, algorithm) };
     // A reset at the end re-initialises registers and RAM: restoring them first would only cost time (issue 12).
     const restore = rest.restore ?? after !== 'reset';
     if (!restore) info("Not restoring the borrowed RAM and registers: the target is reset at the end (after: 'reset')");
@@ -109,6 +87,42 @@ export async function withFlasher<T>(options: SessionOptions, job: (flasher: Fla
     const dirty = flasher.runner.dirty;
     if (dirty && after === 'run') throw dirty;
     if (dirty && after === 'halt') info(`Warning: ${dirty.message}. ${dirty.hint}`);
+    return result;
+  });
+}
+
+/** What {@link withConnection} needs: where the server is, and what to do before and after. */
+export type ConnectionOptions = Pick<SessionOptions, 'gdb' | 'reset' | 'after' | 'signal' | 'connect' | 'onInfo'>;
+
+/**
+ * The connection half of a session, shared by {@link withFlasher} and
+ * `programRegions`: connect (or borrow a connected client), reset if asked,
+ * run `body`, then leave the target as `after` says and close (a borrowed
+ * client is left open). `where` names the server for journal keys
+ * (`localhost:2331`, `unix:/path`).
+ */
+export async function withConnection<T>(options: ConnectionOptions, body: (gdb: GdbClient, where: string) => Promise<T>): Promise<T> {
+  const info = options.onInfo ?? (() => undefined);
+  const after = options.after ?? 'halt';
+  if (options.signal?.aborted) throw toRspflashError(options.signal.reason ?? new DOMException('Aborted', 'AbortError'));
+  const borrowed = options.gdb instanceof GdbClient;
+  if (borrowed && after === 'run') {
+    throw new UsageError("after: 'run' needs a connection of the session's own: a borrowed client is left to its owner, target halted");
+  }
+  const gdb =
+    options.gdb instanceof GdbClient
+      ? options.gdb
+      : await GdbClient.connect(typeof options.gdb === 'string' ? parseEndpoint(options.gdb) : options.gdb, { signal: options.signal, ...options.connect });
+  let closed = false;
+  try {
+    info(`Connected to ${gdb.server.kind === 'unknown' ? 'a GDB server' : gdb.server.kind} (PacketSize ${gdb.server.packetSize})`);
+    if (options.reset) {
+      const command = gdb.server.dialect.resetHaltCommand;
+      if (!command) throw new UsageError(`reset: no known reset command for this server (${gdb.server.kind})`);
+      await gdb.monitor(command);
+      info(`Reset and halted the target (monitor ${command})`);
+    }
+    const result = await body(gdb, typeof options.gdb === 'string' ? options.gdb : describeEndpoint(options.gdb));
     if (after === 'reset') {
       const command = gdb.server.dialect.resetRunCommand ?? gdb.server.dialect.resetHaltCommand;
       if (!command) throw new UsageError(`after: 'reset': no known reset command for this server (${gdb.server.kind}); the target is left halted`);
@@ -125,6 +139,12 @@ export async function withFlasher<T>(options: SessionOptions, job: (flasher: Fla
   } finally {
     if (!borrowed && !closed) await gdb.close().catch(() => undefined);
   }
+}
+
+/** The recovery journal's key for an algorithm behind a server: one journal per server, algorithm and flash range. */
+export function journalKey(where: string, algorithm: FlashAlgorithm): string {
+  const g = algorithm.geometry;
+  return `${where} ${algorithm.name} ${formatRange({ address: g.start, length: g.size })}`;
 }
 
 function regionOf(ram: MemoryRange | RamRegion | undefined): RamRegion | undefined {
