@@ -207,6 +207,21 @@ export async function eraseDirect(bed: Bed, address: number, length: number): Pr
   }
 }
 
+/**
+ * Resets the board through QEMU directly (no proxy): after a run that was cut
+ * while the core ran, the core is left on rspflash's trap, and the next run
+ * then reads a little more to recognise that state (dirty-state detection).
+ * Runs whose faults are aimed by request count must all start alike.
+ */
+export async function resetDirect(bed: Bed): Promise<void> {
+  const gdb = await GdbClient.connect(bed.qemu.connectOptions, { timeoutMs: 5000 });
+  try {
+    await gdb.monitor(gdb.server.dialect.resetHaltCommand ?? 'system_reset');
+  } finally {
+    await gdb.close();
+  }
+}
+
 /** Where each phase of a run starts in the stream of requests (index into the proxy's request log). */
 export interface PhaseMap {
   /** Requests sent before the phase started, by phase; `end` = the requests of the job (up to its `done`). */

@@ -27,6 +27,7 @@ import {
   nthIn,
   phaseMap,
   randomData,
+  resetDirect,
   sectorsHolding,
   startBed,
   typed,
@@ -61,6 +62,7 @@ function freshImage(): Image {
 beforeAll(async () => {
   process.on('unhandledRejection', onRejection);
   bed = await startBed();
+  await resetDirect(bed);
   map = await phaseMap(bed, freshImage(), RUNS);
 });
 afterAll(async () => {
@@ -178,6 +180,7 @@ describe('faults rspflash recovers from', () => {
   for (const c of recoverable) {
     it(`completes the job despite ${c.fault}`, async () => {
       const img = freshImage();
+      await resetDirect(bed); // the fault's aim is a request count: start as the reference run did
       const baseline = activeResources();
       const run = await flashRun(bed, img, { ...RUNS, faults: c.faults() });
       const fired = bed.proxy.stats.fired.length;
@@ -323,6 +326,8 @@ describe('faults that end the run with a typed error', () => {
   for (const c of failing) {
     it(`fails cleanly on ${c.fault}, claims nothing that is not in flash, and a re-run completes the job`, async () => {
       const img = freshImage();
+      // Every faulted run starts from the state the reference run had: the fault's aim is a request count.
+      await resetDirect(bed);
       const baseline = activeResources();
       const run = await flashRun(bed, img, { ...RUNS, faults: c.faults() });
       const fired = bed.proxy.stats.fired.length;
