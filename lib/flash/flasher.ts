@@ -9,8 +9,7 @@ import { AbortedError, UsageError, type RangeAtRisk } from '../errors.js';
 import { createDebug } from '../debug.js';
 import type { GdbClient } from '../gdb/client.js';
 import { FNC_ERASE, FNC_VERIFY, sectorAt, type FlashAlgorithm } from '../algo/algorithm.js';
-import { AlgorithmRunner, type RunnerOptions } from '../algo/runner.js';
-import type { RamRegion } from '../algo/layout.js';
+import { AlgorithmRunner } from '../algo/runner.js';
 import type { Image } from '../image/image.js';
 import { formatRange, mergeRanges, spanOf, type MemoryRange } from '../range.js';
 import { compareSectors, differenceError, findDifferences, type CheckContext, type VerifyMode } from './checks.js';
@@ -20,50 +19,10 @@ import { JobContent, imageContent, type ExpectedContent } from './content.js';
 import { withInitCalls, writeCalls } from './write-run.js';
 import { AlgorithmCalls } from './calls.js';
 import { EMPTY_REPORT, named, operationOfCall, startPhase, type Phase, type Run } from './operation.js';
-import type { FlashEvent, FlashReport, ProgressListener } from './progress.js';
+import type { FlashEvent, FlashReport } from './progress.js';
+import type { FlasherOptions, OperationOptions, ProgramOptions } from './options.js';
 
-/** Options of {@link Flasher.create}. */
-export interface FlasherOptions extends Omit<RunnerOptions, 'ram'> {
-  /** RAM lent to the algorithm, its stack and buffers. */
-  ram: RamRegion;
-  /**
-   * Whether the flash can be read at its address while the algorithm owns it
-   * (internal flash, simulated NOR: yes; Alif OSPI: no). Decides how sectors
-   * are compared, kept and verified. Default true.
-   */
-  memoryMapped?: boolean;
-  /** Clock argument for Init (CMSIS `clk`), default 0. */
-  clock?: number;
-  /**
-   * The recovery journal of kept bytes ({@link Journal}): `key` names the
-   * target (default: the algorithm and its flash range), `dir` the folder
-   * (default: the user's cache folder). `false` turns it off.
-   */
-  journal?: false | {
-    /** Folder of the journal files; default {@link defaultJournalDir}. */
-    dir?: string;
-    /** What the journal is for; a journal is replayed only for the same key. */
-    key?: string;
-  };
-  /** Cancels loading the algorithm. */
-  signal?: AbortSignal;
-}
-
-/** Options of {@link Flasher.program}. */
-export interface ProgramOptions extends JobOptions {
-  /** Cancels the job, which then throws {@link AbortedError}. */
-  signal?: AbortSignal;
-  /** Receives the job's {@link FlashEvent}s, in the order documented there. */
-  onProgress?: ProgressListener;
-}
-
-/** Options of operations that only report progress and may be cancelled. */
-export interface OperationOptions {
-  /** Cancels the operation, which then throws {@link AbortedError}. */
-  signal?: AbortSignal;
-  /** Receives the operation's {@link FlashEvent}s. */
-  onProgress?: ProgressListener;
-}
+export type { FlasherOptions, ProgramOptions, OperationOptions } from './options.js';
 
 /**
  * Programs, erases, verifies and reads flash through a flash algorithm.

@@ -524,7 +524,6 @@ function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: {
   if (fullCapacity === 0) throw new UsageError(`The transfer buffer (${bufferSize} bytes) cannot hold one ${pageSize}-byte page`);
   const init = target.routines.has('Init') ? 1 : 0;
   const uninit = target.routines.has('UnInit') ? 1 : 0;
-  const multiErase = !target.routines.has('EraseSector') && target.routines.has('Erase');
   const multiProgram = target.routines.has('Program');
   const perPiece = how.verify ? 2 : 1;
   const out: WriteStep[] = [];
