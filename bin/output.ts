@@ -63,6 +63,7 @@ export function exitCodeOf(err: unknown): number {
  * Text in backticks that is not here is printed as it is.
  */
 export const OPTION_FLAGS: Readonly<Record<string, string>> = Object.freeze({
+  'force: true': 'rspflash recover --force',
   gdb: '--gdb HOST:PORT',
   ram: '--ram ADDR:SIZE',
   base: '--base ADDR',

@@ -814,19 +814,23 @@ async function printPlan(ctx: Context, image: Image, job: JobPlan, options: JobF
 addOutput(addAlgorithm(addTarget(
   program
     .command('recover')
-    .description('restore the bytes a failed or cancelled program run kept in the recovery journal, and nothing else'),
+    .description('restore the bytes a failed or cancelled program run kept in the recovery journal, and nothing else')
+    .option('--force', 'restore even where the flash holds neither the journalled bytes nor the erased value (another board, or flash changed since)'),
 )))
   .addHelpText(
     'after',
     `
 A program run journals the bytes it keeps (parts of touched sectors outside the image) on the host
 before it erases them; if the run fails, the next program run restores them first. recover does only
-that, with the same --algo/--board/--ram (the journal is per algorithm and flash range).
+that, with the same --gdb/--algo/--board/--ram (the journal is per server, algorithm and flash range).
+It refuses when the flash holds neither the journalled bytes nor the erased value there (another
+board, or flash changed since the failed run): --force restores anyway; deleting the file discards it.
+An erase of a range drops what the journal kept inside it.
 
 Examples:
   rspflash recover --board alif-e7-hp --algo Ensemble_IS25WX256.FLM`,
   )
-  .action(async (options: CommonOptions, command: Command) => {
+  .action(async (options: CommonOptions & { force?: boolean }, command: Command) => {
     const con = start('recover', options);
     await withProject(command, options, con);
     const cancel = new Cancellation();
@@ -839,7 +843,7 @@ Examples:
     };
     const report = await session(ctx, options, cancel, async (f) => {
       journal = f.journal?.path;
-      return f.recover({ signal: cancel.signal, onProgress });
+      return f.recover({ signal: cancel.signal, onProgress, force: options.force === true });
     });
     if (con.json) {
       emitJSON({ ok: true, command: 'recover', restored: report !== undefined, journal, ranges, ...(report ? { report } : {}), ...said(con) });

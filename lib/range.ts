@@ -61,3 +61,17 @@ export function mergeRanges(ranges: readonly MemoryRange[]): MemoryRange[] {
   }
   return out;
 }
+
+/** The ranges cut at every multiple of `unit` (e.g. into flash pages), in order. */
+export function pagesOf(ranges: readonly MemoryRange[], unit: number): MemoryRange[] {
+  const out: MemoryRange[] = [];
+  for (const r of ranges) {
+    const end = r.address + r.length;
+    for (let a = r.address; a < end; ) {
+      const next = Math.min((Math.floor(a / unit) + 1) * unit, end);
+      out.push({ address: a, length: next - a });
+      a = next;
+    }
+  }
+  return out;
+}

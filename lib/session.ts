@@ -122,7 +122,21 @@ export async function withConnection<T>(options: ConnectionOptions, body: (gdb: 
       await gdb.monitor(command);
       info(`Reset and halted the target (monitor ${command})`);
     }
-    const result = await body(gdb, typeof options.gdb === 'string' ? options.gdb : describeEndpoint(options.gdb));
+    let result: T;
+    try {
+      result = await body(gdb, typeof options.gdb === 'string' ? options.gdb : describeEndpoint(options.gdb));
+    } catch (err) {
+      // With after: 'reset' the borrowed state was not restored (the reset was to do it): reset now, halted, so the
+      // target is not left on rspflash's vector table and stack after a failure.
+      const command = gdb.server.dialect.resetHaltCommand;
+      if (after === 'reset' && command && !gdb.closed) {
+        await gdb.monitor(command).then(
+          () => info(`Reset and halted the target after the failure (monitor ${command})`),
+          (e: unknown) => info(`Could not reset the target after the failure: ${toRspflashError(e).message}; reset it before running it`),
+        );
+      }
+      throw err;
+    }
     if (after === 'reset') {
       const command = gdb.server.dialect.resetRunCommand ?? gdb.server.dialect.resetHaltCommand;
       if (!command) throw new UsageError(`after: 'reset': no known reset command for this server (${gdb.server.kind}); the target is left halted`);
@@ -141,10 +155,29 @@ export async function withConnection<T>(options: ConnectionOptions, body: (gdb: 
   }
 }
 
-/** The recovery journal's key for an algorithm behind a server: one journal per server, algorithm and flash range. */
+/**
+ * The recovery journal's key for an algorithm behind a server: one journal per
+ * server, algorithm and flash range. The server is named as parsed, with the
+ * local host's names made one (`127.0.0.1:2331`, `localhost:2331` and `2331`
+ * are the same server).
+ */
 export function journalKey(where: string, algorithm: FlashAlgorithm): string {
   const g = algorithm.geometry;
-  return `${where} ${algorithm.name} ${formatRange({ address: g.start, length: g.size })}`;
+  return `${normalizeServer(where)} ${algorithm.name} ${formatRange({ address: g.start, length: g.size })}`;
+}
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0']);
+
+function normalizeServer(where: string): string {
+  try {
+    const e = parseEndpoint(where);
+    if ('path' in e) return `unix:${e.path}`;
+    if ('stream' in e) return where;
+    const host = (e.host ?? 'localhost').toLowerCase();
+    return `${LOCAL_HOSTS.has(host) ? 'localhost' : host}:${e.port ?? 2331}`;
+  } catch {
+    return where;
+  }
 }
 
 function regionOf(ram: MemoryRange | RamRegion | undefined): RamRegion | undefined {

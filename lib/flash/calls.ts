@@ -49,36 +49,38 @@ export class AlgorithmCalls {
 
   /**
    * Observed milliseconds per millisecond of worst-case work (the algorithm's
-   * per-call timeouts, summed over a run): the slowest run so far. Undefined
-   * until a run has completed.
+   * per-call timeouts), by kind of call (erase, program, verify, other): for
+   * each kind the largest ratio seen, counting a whole run's time against the
+   * work of that kind in it — an upper bound, so a prediction never falls short
+   * when the mix of calls changes.
    */
-  #msPerWork: number | undefined;
+  readonly #msPerWork = new Map<string, number>();
 
   /**
    * The timeout of a run: its slowest single call's own timeout, plus three
    * times what the runs so far say the whole run takes, plus a second. A hung
    * call is noticed within its own timeout and a few runs' time, not after the
    * worst case of every call in the run (Alif's FLM allows 30 s per sector
-   * erase: 64 of them would be half an hour). Before any run has completed the
-   * runner's worst-case sum applies — which is why the plan's first write run
-   * holds one sector (`FIRST_RUN_SECTORS` in steps.ts).
+   * erase: 32 of them would be 16 minutes). Until every kind of call in the run
+   * has been measured the runner's worst-case sum applies — which is why the
+   * plan's first write run holds one sector (`FIRST_RUN_SECTORS` in steps.ts).
    */
   runTimeout(calls: readonly BatchCall[]): number | undefined {
-    if (this.#msPerWork === undefined) return undefined;
-    let work = 0;
+    let predicted = 0;
     let slowest = 0;
-    for (const c of calls) {
-      const one = this.#runner.timeoutFor(c.fn, c.args);
-      slowest = Math.max(slowest, one);
-      work += one * (c.repeat ?? 1);
+    for (const [kind, work] of workByKind(calls, this.#runner)) {
+      const ratio = this.#msPerWork.get(kind);
+      if (ratio === undefined) return undefined;
+      predicted += work * ratio;
     }
-    return Math.min(this.#runner.batchTimeout(calls), Math.ceil(slowest + 3 * work * this.#msPerWork + RUN_TIMEOUT_SLACK_MS));
+    for (const c of calls) slowest = Math.max(slowest, this.#runner.timeoutFor(c.fn, c.args));
+    return Math.min(this.#runner.batchTimeout(calls), Math.ceil(slowest + 3 * predicted + RUN_TIMEOUT_SLACK_MS));
   }
 
   #observe(calls: readonly BatchCall[], elapsedMs: number): void {
-    let work = 0;
-    for (const c of calls) work += this.#runner.timeoutFor(c.fn, c.args) * (c.repeat ?? 1);
-    if (work > 0) this.#msPerWork = Math.max(this.#msPerWork ?? 0, elapsedMs / work);
+    for (const [kind, work] of workByKind(calls, this.#runner)) {
+      if (work > 0) this.#msPerWork.set(kind, Math.max(this.#msPerWork.get(kind) ?? 0, elapsedMs / work));
+    }
   }
 
   /**
@@ -135,4 +137,22 @@ export class AlgorithmCalls {
     if (!this.#runner.has('UnInit') || this.#gdb.closed || NO_CODE_AFTER.has(code ?? '')) return;
     await this.#runner.callChecked('UnInit', [fnc]).catch((x: unknown) => this.#log(`UnInit after failure failed too: ${String(x)}`));
   }
+}
+
+/** What kind of work a call is, for run timeouts: device erase, device program, flash reads, the rest. */
+function kindOf(fn: string): string {
+  if (fn === 'EraseSector' || fn === 'Erase' || fn === 'EraseChip') return 'erase';
+  if (fn === 'ProgramPage' || fn === 'Program') return 'program';
+  if (fn === 'Verify' || fn === 'BlankCheck' || fn === 'Read' || fn === 'CalcCRC') return 'read';
+  return 'other';
+}
+
+/** Worst-case work (ms of the algorithm's own timeouts, repeats counted) of a batch, by kind. */
+function workByKind(calls: readonly BatchCall[], runner: AlgorithmRunner): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of calls) {
+    const kind = kindOf(c.fn);
+    out.set(kind, (out.get(kind) ?? 0) + runner.timeoutFor(c.fn, c.args) * (c.repeat ?? 1));
+  }
+  return out;
 }

@@ -23,11 +23,11 @@
  * `'crc'` is accepted as a deprecated alias of `'hash'`.
  * @module
  */
-import { UsageError, VerifyError, hex32 } from '../errors.js';
+import { JournalError, UsageError, VerifyError, hex32 } from '../errors.js';
 import { FNC_VERIFY } from '../algo/algorithm.js';
 import type { AlgorithmRunner } from '../algo/runner.js';
 import type { GdbClient } from '../gdb/client.js';
-import { formatRange, spanOf, type MemoryRange } from '../range.js';
+import { formatRange, pagesOf, spanOf, type MemoryRange } from '../range.js';
 import { murmur3x128 } from './hash.js';
 
 /** How a check reads the flash. */
@@ -395,4 +395,41 @@ export function differenceError(differences: readonly Difference[], step: { meth
     `Flash differs from ${step.expect === 'erased' ? 'the erased value' : 'the image'} in ${n} range${n === 1 ? '' : 's'} (checked by ${step.method}): ${list.join(', ')}${n > 8 ? ', …' : ''}`,
     first.firstDifference ?? first.address,
   );
+}
+
+/**
+ * The ranges (pages) that hold neither the expected bytes nor the erased value:
+ * what a failed job cannot have left, so a journal must not be restored over them.
+ */
+export async function pagesNeitherExpectedNorErased(method: Exclude<CheckMethod, 'read'>, pages: readonly MemoryRange[], ctx: CheckContext): Promise<Difference[]> {
+  const notExpected = await findDifferences(method, pages, ctx);
+  return notExpected.length === 0 ? [] : findDifferences(method, notExpected, ctx, { erased: true });
+}
+
+/**
+ * Refuses to restore a recovery journal onto flash that is not what a failed
+ * job leaves: every page of the kept ranges must hold either the journalled
+ * bytes or the erased value. Anything else means another board, or flash
+ * changed since (reprogrammed, erased by another tool): restoring would write
+ * stale bytes over it. Throws {@link JournalError}; does nothing where no
+ * method can read the flash.
+ */
+export async function refuseForeignJournal(
+  image: { segments: readonly { address: number; data: Uint8Array }[] },
+  path: string,
+  target: { memoryMapped: boolean; routines: ReadonlySet<string>; geometry: { pageSize: number } },
+  ctx: CheckContext,
+): Promise<void> {
+  const method = target.memoryMapped ? 'hash' : target.routines.has('Verify') ? 'algo' : undefined;
+  if (method === undefined) return;
+  const pages = pagesOf(image.segments.map((seg) => ({ address: seg.address, length: seg.data.length })), target.geometry.pageSize);
+  const foreign = await pagesNeitherExpectedNorErased(method, pages, ctx);
+  if (foreign.length > 0) {
+    throw new JournalError(
+      `The recovery journal ${path} does not fit this flash: ${foreign.length} page(s) it would restore hold neither its bytes nor the erased value (first ${formatRange(foreign[0]!)}). ` +
+        'Another board, or flash changed since the failed run; nothing was written',
+      path,
+      { hint: 'Delete the journal file to discard it, or restore it anyway with `force: true` (recover).' },
+    );
+  }
 }

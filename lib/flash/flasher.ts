@@ -12,7 +12,7 @@ import { FNC_ERASE, FNC_VERIFY, sectorAt, type FlashAlgorithm } from '../algo/al
 import { AlgorithmRunner } from '../algo/runner.js';
 import type { Image } from '../image/image.js';
 import { formatRange, mergeRanges, spanOf, type MemoryRange } from '../range.js';
-import { compareSectors, differenceError, findDifferences, type CheckContext, type VerifyMode } from './checks.js';
+import { compareSectors, differenceError, findDifferences, refuseForeignJournal, type CheckContext, type VerifyMode } from './checks.js';
 import { Journal, defaultJournalDir, describeJournal, journalPath, keptImage, keptRanges, type KeptBytes } from './journal.js';
 import { checkInsideFlash, jobTarget, planErase, planJob, planVerify, type JobOptions, type JobPlan, type JobTarget, type Step } from './steps.js';
 import { JobContent, imageContent, type ExpectedContent } from './content.js';
@@ -143,13 +143,13 @@ export class Flasher {
    * removes the journal. Resolves with the report, or `undefined` when there
    * was nothing to restore. {@link program} does this first by itself.
    */
-  async recover(options: OperationOptions = {}): Promise<FlashReport | undefined> {
+  async recover(options: OperationOptions & { force?: boolean } = {}): Promise<FlashReport | undefined> {
     const content = await this.#journal?.read();
     if (content === undefined || content.kept.length === 0) return undefined;
-    return this.#operation(options, async (run) => ({ bytesRecovered: await this.#recoverInside(run) }));
+    return this.#operation(options, async (run) => ({ bytesRecovered: await this.#recoverInside(run, options.force ?? false) }));
   }
 
-  async #recoverInside(run: Run): Promise<number> {
+  async #recoverInside(run: Run, force = false): Promise<number> {
     const journal = this.#journal;
     const content = await journal?.read();
     if (journal === undefined || content === undefined || content.kept.length === 0) return 0;
@@ -158,6 +158,7 @@ export class Flasher {
     this.#log(`recovering ${describeJournal(journal, content.kept)}`);
     run.at = { operation: 'recover', range: spanOf(ranges) };
     const image = keptImage(content.kept, journal.path);
+    if (!force) await refuseForeignJournal(image, journal.path, this.target, this.#checkContext(imageContent(image, this.algorithm.geometry.erasedValue), quietRun(), () => undefined));
     const job = planJob(image, this.target, { preserve: this.target.memoryMapped || this.target.routines.has('Read') });
     await this.#runSteps(job, new JobContent(job.layout), run, 'write');
     await journal.remove();
@@ -174,6 +175,8 @@ export class Flasher {
       const { steps, erased, sectors } = planErase(range, this.target);
       const chip = steps.some((s) => s.kind === 'erase-chip');
       await this.#runSteps({ steps, layout: undefined }, undefined, run, 'erase');
+      // Bytes a failed job journalled inside the erased range were erased on purpose now: never restore them.
+      await this.#journal?.forget(erased);
       return { sectorsTouched: sectors, sectorsErased: chip ? 0 : sectors, chipErase: chip, erased };
     });
   }
@@ -219,7 +222,7 @@ export class Flasher {
     const range = typeof a === 'number' ? { address: a, length: b! } : a;
     checkInsideFlash(range, this.algorithm.geometry);
     const method = this.target.memoryMapped ? 'hash' : 'algo';
-    const ctx = this.#checkContext(undefined, { emit: () => undefined, signal: undefined, at: undefined, pending: new Map(), journal: undefined, start: 0 }, () => undefined);
+    const ctx = this.#checkContext(undefined, quietRun(), () => undefined);
     return (await findDifferences(method, [range], ctx, { erased: true, stopAtFirst: true })).length === 0;
   }
 
@@ -239,7 +242,8 @@ export class Flasher {
     const writes = job.steps.filter((s) => s.kind === 'write');
     let phase: Phase | undefined;
     for (const step of job.steps) {
-      this.#checkAbort(run);
+      // A cancel waits for a sector spread over several runs to be complete.
+      if (step.kind !== 'write' || run.pending.size === 0) this.#checkAbort(run);
       switch (step.kind) {
         case 'compare':
           break; // run before planning the rest
@@ -247,6 +251,7 @@ export class Flasher {
           const kept = await this.#keep(step.ranges, step.method, run);
           content!.keep!(kept);
           if (this.#journal !== undefined) {
+            if (run.journal === undefined && (await this.#journal.read()) === undefined) run.journalOwned = true;
             await this.#journal.add(kept);
             run.journal = this.#journal.path;
           }
@@ -255,6 +260,7 @@ export class Flasher {
         case 'erase-chip': {
           const p = startPhase(run, 'erase', 1, 'sectors');
           run.at = { operation: 'erase', range: { address: this.algorithm.geometry.start, length: this.algorithm.geometry.size } };
+          run.erased = true;
           for (const w of writes) for (const c of (w as Extract<Step, { kind: 'write' }>).completes) run.pending.set(c.address, c);
           await this.#calls.batch(withInitCalls(this.#calls.target, FNC_ERASE, [{ fn: 'EraseChip', entry: this.runner.entry('EraseChip'), args: [], expect: 0 }]), []);
           p.advance(1);
@@ -265,6 +271,7 @@ export class Flasher {
           if (phase === undefined) phase = startPhase(run, writePhase, writes.reduce((n, w) => n + (w as Extract<Step, { kind: 'write' }>).completes.length, 0), 'sectors');
           run.at = { operation: step.program.length > 0 ? 'write' : 'erase', range: spanOf([...step.erase.map((e) => ({ address: e.address, length: e.size * e.count })), ...step.program]) };
           for (const e of step.erase) for (let i = 0; i < e.count; i++) run.pending.set(e.address + i * e.size, { address: e.address + i * e.size, length: e.size });
+          if (step.erase.length > 0) run.erased = true;
           await this.#calls.batch(writeCalls(step, this.#calls.target), step.program.flatMap((p) => [...content!.bytes(p)])).catch((err: unknown) => {
             const call = err as { fn?: string; args?: readonly number[] };
             run.at = (call.fn && operationOfCall(call.fn, call.args ?? [], (a) => sectorAt(this.algorithm.geometry, a)?.size ?? 0)) || run.at;
@@ -289,6 +296,7 @@ export class Flasher {
 
   async #compare(step: Extract<Step, { kind: 'compare' }>, job: JobPlan, run: Run): Promise<{ differs: Set<number>; blank: Set<number> }> {
     const p = startPhase(run, 'compare', step.bytes, 'bytes');
+    run.at = { operation: 'compare', range: spanOf(step.ranges) };
     const found = await compareSectors(step.method, step, this.#checkContext(new JobContent(job.layout), run, p.advance));
     p.end();
     return found;
@@ -351,6 +359,11 @@ export class Flasher {
       return report;
     } catch (err) {
       const atRisk: RangeAtRisk[] = mergeRanges([...run.pending.values()]).map((r) => ({ ...r, state: 'erased-or-partial' as const }));
+      // Nothing erased yet: the journal this operation wrote protects nothing and would make the next run erase for it.
+      if (run.journalOwned && !run.erased) {
+        await this.#journal?.remove().catch(() => undefined);
+        run.journal = undefined;
+      }
       const error = named(err, run.at, atRisk, run.journal);
       run.emit({ type: 'failed', error });
       throw error;
@@ -366,3 +379,7 @@ export class Flasher {
 
 }
 
+/** The state of a check run outside any operation (no events, no cancellation). */
+function quietRun(): Run {
+  return { emit: () => undefined, signal: undefined, at: undefined, pending: new Map(), journal: undefined, start: 0 };
+}

@@ -126,6 +126,30 @@ export class Journal {
     }
   }
 
+  /**
+   * Drops the journalled bytes inside `range` (they were erased on purpose, e.g.
+   * by an erase of that range); removes the journal when nothing is left.
+   */
+  async forget(range: MemoryRange): Promise<void> {
+    const content = await this.read();
+    if (content === undefined) return;
+    const end = range.address + range.length;
+    const left: KeptBytes[] = [];
+    for (const k of content.kept) {
+      const kEnd = k.address + k.data.length;
+      if (kEnd <= range.address || k.address >= end) {
+        left.push(k);
+        continue;
+      }
+      if (k.address < range.address) left.push({ address: k.address, data: k.data.subarray(0, range.address - k.address) });
+      if (kEnd > end) left.push({ address: end, data: k.data.subarray(end - k.address) });
+    }
+    if (left.length === 0) return this.remove();
+    if (left.length === content.kept.length && left.every((k, i) => k === content.kept[i])) return;
+    await this.remove();
+    await this.add(left);
+  }
+
   /** Removes the journal (nothing left at risk). */
   async remove(): Promise<void> {
     try {

@@ -69,6 +69,10 @@ export interface Run {
   /** Sectors erased and not yet completely programmed. */
   pending: Map<number, MemoryRange>;
   journal: string | undefined;
+  /** This operation wrote the journal (it did not exist before): it may remove it if nothing was erased. */
+  journalOwned?: boolean;
+  /** A run that erases (or a chip erase) has been started: the journal must outlive a failure. */
+  erased?: boolean;
   start: number;
 }
 

@@ -188,9 +188,9 @@ export interface BufferPiece extends MemoryRange {
 
 /**
  * One target run: erase some sectors, then program pieces from the transfer
- * buffer (and, with `verify`, check them with the algorithm's Verify on the
- * bytes already in RAM) — each function between its own Init and UnInit, all
- * in one run of the on-target sequencer.
+ * buffer, then (with `verify`) check them with the algorithm's Verify on the
+ * bytes already in RAM — erase, program and verify each between their own
+ * Init (fnc 1, 2, 3) and UnInit, all in one run of the on-target sequencer.
  */
 export interface WriteStep {
   /** Discriminant. */
@@ -525,33 +525,35 @@ function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: {
   const init = target.routines.has('Init') ? 1 : 0;
   const uninit = target.routines.has('UnInit') ? 1 : 0;
   const multiProgram = target.routines.has('Program');
-  const perPiece = how.verify ? 2 : 1;
+  // ProgramPage repeats once per page: a piece holds at most MAX_REPEAT pages (SEGGER's Program takes any length).
+  const maxPiece = multiProgram ? Infinity : MAX_REPEAT * pageSize;
+  // Program and Verify each between their own Init (fnc 2, fnc 3) and UnInit: one entry per piece in each section.
+  const sectionEntries = (pieces: number) => (pieces > 0 ? (init + uninit + pieces) * (how.verify ? 2 : 1) : 0);
   const out: WriteStep[] = [];
   let run: RunBuilder = { erase: [], program: [], bytes: 0, erasedSectors: 0, completes: [] };
 
-  const entriesOf = (r: RunBuilder) =>
-    (r.erase.length > 0 ? init + uninit + r.erase.length : 0) + (r.program.length > 0 ? init + uninit + r.program.length * perPiece : 0);
+  const entriesOf = (r: RunBuilder) => (r.erase.length > 0 ? init + uninit + r.erase.length : 0) + sectionEntries(r.program.length);
+  /** Whether `length` bytes at `address` extend the run's last piece (the one rule for counting and for adding). */
+  const joins = (address: number, length: number) => {
+    const last = run.program.at(-1);
+    return last !== undefined && last.address + last.length === address && last.offset + last.length === run.bytes && last.length + length <= maxPiece;
+  };
   const flush = () => {
     if (run.erase.length === 0 && run.program.length === 0) return;
     out.push({ kind: 'write', erase: run.erase, program: run.program, verify: how.verify && run.program.length > 0, bytes: run.bytes, completes: run.completes, entries: entriesOf(run) });
     run = { erase: [], program: [], bytes: 0, erasedSectors: 0, completes: [] };
     capacity = fullCapacity;
   };
-  /** Entries the run would use after adding an erase of `sector` and a piece at `address` (either optional). */
-  const entriesWith = (sector: { address: number; size: number } | undefined, piece: { address: number } | undefined) => {
+  /** Entries the run would use after adding an erase of `sector` and `length` bytes at `address` (either optional). */
+  const entriesWith = (sector: { address: number; size: number } | undefined, piece: { address: number; length: number } | undefined) => {
     let eraseRuns = run.erase.length;
     if (sector !== undefined) {
       const last = run.erase.at(-1);
       const extends_ = last !== undefined && last.address + last.size * last.count === sector.address && last.size === sector.size && last.count < MAX_REPEAT;
       if (!extends_) eraseRuns++;
     }
-    let pieces = run.program.length;
-    if (piece !== undefined) {
-      const last = run.program.at(-1);
-      const joins = last !== undefined && last.address + last.length === piece.address && last.offset + last.length === run.bytes && (multiProgram || (last.length + pageSize) / pageSize <= MAX_REPEAT);
-      if (!joins) pieces++;
-    }
-    return (eraseRuns > 0 ? init + uninit + eraseRuns : 0) + (pieces > 0 ? init + uninit + pieces * perPiece : 0);
+    const pieces = run.program.length + (piece !== undefined && !joins(piece.address, piece.length) ? 1 : 0);
+    return (eraseRuns > 0 ? init + uninit + eraseRuns : 0) + sectionEntries(pieces);
   };
   const addErase = (s: PlannedSector) => {
     const last = run.erase.at(-1);
@@ -561,7 +563,7 @@ function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: {
   };
   const addPiece = (address: number, length: number) => {
     const last = run.program.at(-1);
-    if (last !== undefined && last.address + last.length === address && last.offset + last.length === run.bytes && (multiProgram || (last.length + length) / pageSize <= MAX_REPEAT)) {
+    if (last !== undefined && joins(address, length)) {
       last.length += length;
     } else {
       run.program.push({ address, length, offset: run.bytes });
@@ -574,11 +576,12 @@ function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: {
     const firstPiece = pieces[0];
     if (how.erase(sector)) {
       // Erase and first page together, or a new run for both.
-      const firstBytes = firstPiece === undefined ? 0 : Math.min(firstPiece.length, capacity);
+      const firstBytes = firstPiece === undefined ? 0 : Math.min(firstPiece.length, capacity, maxPiece);
+      const first = firstPiece === undefined ? undefined : { address: firstPiece.address, length: firstBytes };
       if (
         run.erasedSectors >= (out.length === 0 ? FIRST_RUN_SECTORS : MAX_SECTORS_PER_RUN) ||
         run.bytes + firstBytes > capacity ||
-        entriesWith(sector, firstPiece) > tableEntries
+        entriesWith(sector, first) > tableEntries
       ) {
         flush();
       }
@@ -588,8 +591,16 @@ function packWrites(sectors: readonly PlannedSector[], target: JobTarget, how: {
       let at = piece.address;
       const end = piece.address + piece.length;
       while (at < end) {
-        if (run.bytes === capacity || entriesWith(undefined, { address: at }) > tableEntries) flush();
-        const take = Math.min(end - at, capacity - run.bytes);
+        let take = Math.min(end - at, capacity - run.bytes, maxPiece);
+        if (take <= 0 || entriesWith(undefined, { address: at, length: take }) > tableEntries) {
+          flush();
+          take = Math.min(end - at, capacity - run.bytes, maxPiece);
+        }
+        // A piece that would join the last one may only grow it up to maxPiece.
+        const last = run.program.at(-1);
+        if (last !== undefined && last.address + last.length === at && last.offset + last.length === run.bytes && last.length + take > maxPiece) {
+          take = Math.max(0, maxPiece - last.length) || take;
+        }
         addPiece(at, take);
         at += take;
       }

@@ -1,10 +1,11 @@
 /**
  * From a {@link WriteStep} to the batch of calls the on-target sequencer runs:
- * Init(erase), the erases, UnInit, Init(program), the programs (and Verify),
- * UnInit — Init and UnInit paired by construction, inside one run. Pure.
+ * Init(erase), the erases, UnInit, Init(program), the programs, UnInit,
+ * Init(verify), the Verifies, UnInit — Init and UnInit paired by construction,
+ * inside one run. Pure.
  * @module
  */
-import { FNC_ERASE, FNC_PROGRAM, type AlgorithmFunction } from '../algo/algorithm.js';
+import { FNC_ERASE, FNC_PROGRAM, FNC_VERIFY, type AlgorithmFunction } from '../algo/algorithm.js';
 import type { BatchCall } from '../algo/sequencer.js';
 import type { WriteStep } from './steps.js';
 
@@ -59,14 +60,16 @@ export function writeCalls(step: WriteStep, target: CallTarget): BatchCall[] {
       program.push({ fn: 'ProgramPage', entry: programPage, args: [piece.address, target.pageSize, at], expect: 0, repeat: piece.length / target.pageSize, stride: true });
     } else throw new RangeError('the algorithm has neither ProgramPage nor Program');
   }
+  const check: BatchCall[] = [];
   if (step.verify) {
     const verify = target.entry('Verify');
     if (verify === undefined) throw new RangeError('the algorithm has no Verify');
     for (const piece of step.program) {
-      program.push({ fn: 'Verify', entry: verify, args: [piece.address, piece.length, target.buffer + piece.offset], expect: (piece.address + piece.length) >>> 0 });
+      check.push({ fn: 'Verify', entry: verify, args: [piece.address, piece.length, target.buffer + piece.offset], expect: (piece.address + piece.length) >>> 0 });
     }
   }
-  return [...withInitCalls(target, FNC_ERASE, erase), ...withInitCalls(target, FNC_PROGRAM, program)];
+  // CMSIS: Init(fnc) prepares the algorithm for one function; Verify gets fnc 3 (a QSPI algorithm may switch modes for it).
+  return [...withInitCalls(target, FNC_ERASE, erase), ...withInitCalls(target, FNC_PROGRAM, program), ...withInitCalls(target, FNC_VERIFY, check)];
 }
 
 /**
@@ -82,8 +85,9 @@ export function openFunction(fn: string, args: readonly number[]): number | unde
       return FNC_ERASE;
     case 'ProgramPage':
     case 'Program':
-    case 'Verify':
       return FNC_PROGRAM;
+    case 'Verify':
+      return FNC_VERIFY;
     default:
       void args;
       return undefined;

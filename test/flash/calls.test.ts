@@ -51,3 +51,18 @@ describe('AlgorithmCalls.runTimeout', () => {
     expect(bound).toBeLessThan(32 * 30_000 + 512 * 10_000);
   });
 });
+
+describe('AlgorithmCalls.runTimeout by kind of call', () => {
+  it('falls back to the worst case for a kind of call not measured yet (erases after program-only runs)', async () => {
+    const seen: (number | undefined)[] = [];
+    const calls = new AlgorithmCalls(fakeRunner(5, seen), { closed: false } as GdbClient, algorithm, 0);
+    const programOnly: BatchCall[] = [{ fn: 'ProgramPage', entry: 0x1000, args: [0, 256, 0], expect: 0, repeat: 16, stride: true }];
+    const eraseOnly: BatchCall[] = [{ fn: 'EraseSector', entry: 0x1000, args: [0, 4096], expect: 0, repeat: 32, stride: true }];
+    await calls.batch(programOnly, []);
+    expect(calls.runTimeout(programOnly)).toBeDefined();
+    // Programming was fast; that says nothing about how long 32 erases take.
+    expect(calls.runTimeout(eraseOnly)).toBeUndefined();
+    await calls.batch(eraseOnly, []);
+    expect(calls.runTimeout(eraseOnly)).toBeGreaterThanOrEqual(30_000);
+  });
+});
