@@ -17,6 +17,7 @@ import {
   UsageError,
   boardPreset,
   connect,
+  checkPaths,
   createImage,
   describeAlgorithm,
   formatBytes,
@@ -889,7 +890,12 @@ Examples:
       const algorithm = loadAlgorithm(await readInput(algo), { source: algo });
       const board = options.board ? boardPreset(options.board) : undefined;
       const ram = options.ram ? regionOf(parseRam(options.ram)) : board?.ram;
-      const layout = ram ? planRamLayout(algorithm, ram) : undefined;
+      // One transfer buffer, as the Flasher lays it out.
+      const layout = ram ? planRamLayout(algorithm, ram, { buffers: 1 }) : undefined;
+      // Which compare/verify/keep path 'auto' gives this algorithm on this board, and why.
+      const memoryMapped = options.memoryMapped ?? board?.memoryMapped ?? true;
+      const has = (fn: string) => fn in algorithm.functions;
+      const paths = checkPaths({ memoryMapped, hasVerify: has('Verify'), hasRead: has('Read'), algorithm: algorithm.name });
       document.algorithm = {
         name: algorithm.name,
         format: algorithm.format,
@@ -901,11 +907,20 @@ Examples:
         geometry: algorithm.geometry,
         timeouts: algorithm.timeouts,
         ...(layout ? { layout } : {}),
+        paths,
       };
       if ((options.algo?.length ?? 0) > 1) ((document.algorithms ??= []) as unknown[]).push(document.algorithm);
       if (!con.json) {
         safeWrite(process.stdout, describeAlgorithm(algorithm) + '\n');
         if (layout) safeWrite(process.stdout, describeLayout(layout) + '\n');
+        safeWrite(
+          process.stdout,
+          [
+            `  compare    ${paths.compare.method ?? 'none'}: ${paths.compare.why}`,
+            `  verify     ${paths.verify.method ?? 'none'}: ${paths.verify.why}`,
+            `  keep       ${paths.keep.possible ? 'yes' : 'no'}: ${paths.keep.why}`,
+          ].join('\n') + '\n',
+        );
       }
     }
     if (options.connect) {

@@ -42,7 +42,7 @@ export { Flasher, type FlasherOptions, type ProgramOptions, type OperationOption
 export type { FlashOperation, FlashStep } from './flash/operation.js';
 export { watchProgress, type FlashEvent, type FlashPhase, type FlashReport, type ProgressListener } from './flash/progress.js';
 export { Journal, defaultJournalDir, journalPath, type JournalContent, type KeptBytes } from './flash/journal.js';
-export type { CompareMode, VerifyMode, CheckMethod } from './flash/checks.js';
+export { checkPaths, type CompareMode, type VerifyMode, type CheckMethod, type CheckPaths, type CheckCapabilities } from './flash/checks.js';
 
 export {
   planJob,

@@ -182,6 +182,16 @@ describe('rspflash erase, read, plan, info', () => {
     // The trap lies in the board's RAM (0x21000000, 256 KiB); its exact place follows the layout.
     expect(doc.algorithm.layout.trap).toBeGreaterThan(0x21000000);
     expect(doc.algorithm.layout.trap).toBeLessThan(0x21040000);
+    expect(doc.algorithm.layout.buffers).toHaveLength(1); // as the Flasher lays it out
+    // Which compare, verify and keep path 'auto' gives this board, and why.
+    expect(doc.algorithm.paths).toMatchObject({ compare: { method: 'hash' }, verify: { method: 'algo' }, keep: { possible: true } });
+  });
+
+  it("says which compare and verify path a board that is not memory mapped gets (Alif: Verify after a blank check)", async () => {
+    const r = await run(['info', '--algo', FIXTURES.norSim, '--board', 'alif-e7-hp']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/compare {4}algo: the flash is not memory mapped: the algorithm's Verify .* after a blank check/);
+    expect(r.stdout).toMatch(/keep {7}no: bytes of partly covered sectors cannot be read back/);
   });
 
   it('shows what the GDB server reports with info --connect', async () => {

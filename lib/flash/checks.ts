@@ -433,3 +433,53 @@ export async function refuseForeignJournal(
     );
   }
 }
+
+/** How a board/algorithm pair compares, verifies and keeps bytes, and why: what `rspflash info` shows. */
+export interface CheckPaths {
+  compare: { method: Exclude<CheckMethod, 'read'> | undefined; why: string };
+  verify: { method: CheckMethod | undefined; why: string };
+  keep: { possible: boolean; why: string };
+}
+
+/**
+ * The compare, verify and keep paths `'auto'` gives a target, each with the
+ * reason in one sentence. Pure.
+ *
+ * @example
+ * ```ts
+ * checkPaths({ memoryMapped: false, hasVerify: true, hasRead: false, algorithm: 'IS25WX256' }).compare;
+ * // { method: 'algo', why: "the flash is not memory mapped: the algorithm's Verify, after a blank check …" }
+ * ```
+ */
+export function checkPaths(caps: CheckCapabilities & { hasRead: boolean }): CheckPaths {
+  const compare = compareMethod('auto', caps);
+  const verify = verifyMethod('auto', caps, true);
+  return {
+    compare: {
+      method: compare,
+      why: caps.memoryMapped
+        ? 'the flash reads at its address: a 128-bit hash computed on the target, no image data sent'
+        : compare === 'algo'
+          ? "the flash is not memory mapped: the algorithm's Verify on the image's non-blank pages (sent), after a blank check against one erased block (nothing sent)"
+          : 'nothing can read this flash (not memory mapped, no Verify): every touched sector is rewritten',
+    },
+    verify: {
+      method: verify,
+      why:
+        verify === 'algo'
+          ? "the algorithm's Verify in the same run as programming, on the bytes already in RAM; pages left erased checked " +
+            (caps.memoryMapped ? 'by hash' : 'against one erased block')
+          : verify === 'hash'
+            ? 'a 128-bit hash of every rewritten sector computed on the target (no Verify routine)'
+            : 'nothing can read this flash: programmed data is not checked',
+    },
+    keep: {
+      possible: caps.memoryMapped || caps.hasRead,
+      why: caps.memoryMapped
+        ? 'bytes of partly covered sectors are read at their address and programmed back (journalled first)'
+        : caps.hasRead
+          ? "bytes of partly covered sectors are read through the algorithm's Read routine and programmed back (journalled first)"
+          : 'bytes of partly covered sectors cannot be read back: they end up erased (preserve: false; the plan warns which)',
+    },
+  };
+}
