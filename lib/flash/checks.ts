@@ -436,9 +436,27 @@ export async function refuseForeignJournal(
 
 /** How a board/algorithm pair compares, verifies and keeps bytes, and why: what `rspflash info` shows. */
 export interface CheckPaths {
-  compare: { method: Exclude<CheckMethod, 'read'> | undefined; why: string };
-  verify: { method: CheckMethod | undefined; why: string };
-  keep: { possible: boolean; why: string };
+  /** How skip-unchanged compares. */
+  compare: {
+    /** The method `'auto'` picks; `undefined`: no compare (every touched sector is rewritten). */
+    method: Exclude<CheckMethod, 'read'> | undefined;
+    /** Why, in one sentence. */
+    why: string;
+  };
+  /** How programmed data is checked. */
+  verify: {
+    /** The method `'auto'` picks; `undefined`: not checked. */
+    method: CheckMethod | undefined;
+    /** Why, in one sentence. */
+    why: string;
+  };
+  /** Whether the bytes of partly covered sectors outside the image can be kept. */
+  keep: {
+    /** They can be read back (memory mapped, or a Read routine). */
+    possible: boolean;
+    /** How, or why not, in one sentence. */
+    why: string;
+  };
 }
 
 /**
