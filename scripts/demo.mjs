@@ -76,7 +76,7 @@ try {
   data[0x12345] ^= 0xff;
   writeFileSync(image, data);
   step('Change one byte: only its sector is erased and programmed', ['program', image, '--base', '0xC0000000', ...target]);
-  step('Verify the flash against the image by CRC computed on the target', ['verify', image, '--base', '0xC0000000', '--verify', 'crc', ...target]);
+  step('Verify the flash against the image by a hash computed on the target', ['verify', image, '--base', '0xC0000000', '--verify', 'hash', ...target]);
   console.log('\n\x1b[32mDemo finished: the emulated board holds ext_flash.bin at 0xC0000000.\x1b[0m');
 } catch (err) {
   console.error(`\ndemo failed: ${err.message}`);
