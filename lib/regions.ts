@@ -383,7 +383,7 @@ export interface VerifyRegionsOptions extends RegionsSessionOptions {
  *   gdb: 'localhost:2331',
  *   regions: [{ algorithm: mram, ram: { address: 0x0, length: 0x20000 } }, { algorithm: ospi, ram: { address: 0x0, length: 0x40000 }, memoryMapped: false }],
  *   image,
- *   onProgress: (e) => e.type === 'region-start' && console.log(`region ${e.region.index + 1}/${e.count}`),
+ *   onProgress: (e) => e.type === 'region-start' && console.log(`${formatRange(e.region.flash)}: one of ${e.count} regions`),
  * });
  * console.log(report.totals.bytesProgrammed);
  * ```
@@ -423,7 +423,7 @@ async function runRegions(
     const reports: { region: RegionInfo; report: FlashReport }[] = [];
     for (const part of work) {
       const { region, spec } = part;
-      options.onProgress?.({ type: 'region-start', region, count: parts.length, imageBytes: imageSize(part.image) });
+      options.onProgress?.({ type: 'region-start', region, count: work.length, imageBytes: imageSize(part.image) });
       const report = await withFlasher(
         {
           gdb,
