@@ -7,18 +7,17 @@
  * `rspflash program` with only `rspflash.json` runs the project, and what is
  * refused is refused before connecting.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImage, imageToIntelHex } from '../lib/index.js';
 import { FIXTURES, startQemu, type QemuInstance } from './helpers/qemu.js';
 import { gdbReadMemory } from './helpers/gdb-multiarch.js';
 import { seededBytes } from './helpers/bytes.js';
+import { assertCliBuilt, runCli } from './helpers/cli.js';
 import { ALIF_DEVICE, AN547_TEST_DEVICE, alifLikePack, alifLikePdsc, an547TestPack } from './helpers/test-pack.js';
 
-const CLI = resolve('dist/bin/rspflash.js');
 const MRAM = 0x80000000;
 const OSPI = 0xc0000000;
 /** Nothing listens here: a command that got as far as connecting would fail with exit 3, not 2. */
@@ -31,33 +30,9 @@ let alif: string;
 let packRoot: string;
 let emptyRoot: string;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Result> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: options.cwd ?? work,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, XDG_CACHE_HOME: join(work, 'cache'), CMSIS_PACK_ROOT: emptyRoot, ...options.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`rspflash ${args.join(' ')} did not finish\n${stderr}`));
-    }, 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
+/** Runs the CLI in `work` (or `cwd`), with no installed packs unless `env` names a CMSIS_PACK_ROOT, and its recovery journals in the test's folder. */
+const run = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
+  runCli(args, { cwd: options.cwd ?? work, env: { XDG_CACHE_HOME: join(work, 'cache'), CMSIS_PACK_ROOT: emptyRoot, ...options.env } });
 
 const write = (name: string, data: Uint8Array | string) => {
   const path = join(work, name);
@@ -68,7 +43,7 @@ const gdb = () => ['--gdb', `${qemu.host}:${qemu.port}`];
 const pack = () => ['--pack', an547, '--device', AN547_TEST_DEVICE];
 
 beforeAll(async () => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`);
+  assertCliBuilt();
   work = mkdtempSync(join(tmpdir(), 'rspflash-cli-pack-'));
   an547 = join(work, 'rspflash.QEMU_AN547_DFP.1.0.0.pack');
   an547TestPack(an547);

@@ -4,47 +4,24 @@
  * QEMU, a fault relay, or a peer that is not a GDB server; checked by exit
  * code, the lines on stdout/stderr, and the --json document.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, startQemu, type QemuInstance } from './helpers/qemu.js';
 import { gdbReadMemory } from './helpers/gdb-multiarch.js';
 import { FaultProxy } from './faults/fault-proxy.js';
+import { assertCliBuilt, errorLines, runCli, type RunCliOptions } from './helpers/cli.js';
 
-const CLI = resolve('dist/bin/rspflash.js');
 const FLASH = 0xc0000000;
 let qemu: QemuInstance;
 let work: string;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI; `onStart` gets the child (to send signals or close its pipes). */
-function run(args: string[], options: { onStart?: (child: ChildProcess, output: { stderr: () => string }) => void; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: join(work, 'cache') } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`rspflash ${args.join(' ')} did not finish\n${stderr}`));
-    }, options.timeoutMs ?? 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
-    options.onStart?.(child, { stderr: () => stderr });
-  });
-}
+/** Runs the CLI with its recovery journals in the test's folder; `onStart` gets the child (to send signals or close its pipes). */
+const run = (args: string[], options: Omit<RunCliOptions, 'env'> = {}) => runCli(args, { ...options, env: { XDG_CACHE_HOME: join(work, 'cache') } });
 
 /** A TCP peer that counts connections and greets with `banner` (or stays silent); never speaks RSP. */
 async function foreignPeer(banner?: string): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
@@ -74,10 +51,9 @@ const write = (name: string, data: Uint8Array) => {
   writeFileSync(path, data);
   return path;
 };
-const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('✖'));
 
 beforeAll(async () => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`);
+  assertCliBuilt();
   qemu = await startQemu({ machine: 'mps3-an547', transport: 'tcp' });
   work = mkdtempSync(join(tmpdir(), 'rspflash-cli-user-'));
 });

@@ -3,49 +3,27 @@
  * against QEMU over TCP, with images in every format produced by the Arm GNU
  * toolchain (objcopy/ld), not by our own writers.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, startQemu, type QemuInstance } from './helpers/qemu.js';
 import { gdbReadMemory, gdbWriteMemory } from './helpers/gdb-multiarch.js';
+import { assertCliBuilt, runCli } from './helpers/cli.js';
 
-const CLI = resolve('dist/bin/rspflash.js');
 const FLASH = 0xc0000000;
 let qemu: QemuInstance;
 let work: string;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], timeoutMs = 60_000): Promise<Result> {
-  return new Promise((resolvePromise, reject) => {
-    // Recovery journals go to the test's folder, not the user's cache.
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: join(work, 'cache') } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`rspflash ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
+/** Recovery journals go to the test's folder, not the user's cache. */
+const run = (args: string[]) => runCli(args, { env: { XDG_CACHE_HOME: join(work, 'cache') } });
 
 const target = () => ['--gdb', `${qemu.host}:${qemu.port}`, '--board', 'qemu-an547', '--algo', FIXTURES.norSim];
 
 beforeAll(async () => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`);
+  assertCliBuilt();
   qemu = await startQemu({ machine: 'mps3-an547', transport: 'tcp' });
   work = mkdtempSync(join(tmpdir(), 'rspflash-cli-'));
 });
