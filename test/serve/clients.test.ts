@@ -14,12 +14,12 @@ import { FIXTURES, startQemu, type QemuInstance } from '../helpers/qemu.js';
 import { gdbReadMemory, gdbWriteMemory } from '../helpers/gdb-multiarch.js';
 import { loadFixtureAlgorithm } from '../helpers/algorithms.js';
 import { startJlinkProxy } from '../helpers/jlink-proxy.js';
-import { serve, type ProxyHandle } from '../../lib/serve/index.js';
+import type { ProxyHandle, ServeOptions } from '../../lib/serve/index.js';
 import { GdbClient } from '../../lib/gdb/client.js';
 import { withFlasher } from '../../lib/session.js';
 import { createImage } from '../../lib/image/image.js';
 import { frameText } from '../../lib/rsp/packet.js';
-import { LAYOUT, buildTestElf, flashDataByte, gdbThroughProxy, startMi, type TestElf } from './helpers.js';
+import { LAYOUT, buildTestElf, flashDataByte, gdbThroughProxy, startMi, withServeProxy, type TestElf } from './helpers.js';
 
 const FLASH = 0xc0000000;
 const algorithm = loadFixtureAlgorithm(FIXTURES.norSim);
@@ -35,16 +35,9 @@ afterAll(async () => {
   await qemu?.stop();
 });
 
-let n = 0;
-async function withProxy<T>(body: (proxy: ProxyHandle, log: string[]) => Promise<T>, upstream: Parameters<typeof serve>[0]['upstream'] = qemu.connectOptions): Promise<T> {
-  const log: string[] = [];
-  const proxy = await serve({ upstream, listen: { path: join(dir, `p${n++}.sock`) }, algorithms: [algorithm], board: 'qemu-an547', journal: false, onLog: (l) => log.push(l) });
-  try {
-    return await body(proxy, log);
-  } finally {
-    await proxy.close();
-  }
-}
+/** Runs `body` with a proxy in front of `upstream` (QEMU unless given) and the lines it logged. */
+const withProxy = <T>(body: (proxy: ProxyHandle, log: string[]) => Promise<T>, upstream: ServeOptions['upstream'] = qemu.connectOptions) =>
+  withServeProxy({ upstream, algorithms: [algorithm], board: 'qemu-an547', dir }, body);
 
 /** A raw client: sends bytes, collects what comes back. */
 async function rawClient(path: string): Promise<{ socket: net.Socket; received: () => string; waitFor: (re: RegExp, ms?: number) => Promise<string> }> {

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { FIXTURES, startQemu, type QemuInstance } from '../helpers/qemu.js';
 import { gdbReadMemory, gdbWriteMemory } from '../helpers/gdb-multiarch.js';
 import { loadFixtureAlgorithm } from '../helpers/algorithms.js';
-import { serve, type ProxyHandle } from '../../lib/serve/index.js';
-import { LAYOUT, buildTestElf, flashDataByte, gdbMi, gdbThroughProxy, type TestElf } from './helpers.js';
+import type { ProxyHandle } from '../../lib/serve/index.js';
+import { LAYOUT, buildTestElf, flashDataByte, gdbMi, gdbThroughProxy, withServeProxy, type TestElf } from './helpers.js';
 
 const FLASH = 0xc0000000;
 /** Sectors 0xC0000000..0xC0006000: everything the test ELF touches, and one sector on either side. */
@@ -34,22 +34,9 @@ afterAll(async () => {
   await qemu?.stop();
 });
 
-async function withProxy<T>(body: (proxy: ProxyHandle, log: string[]) => Promise<T>): Promise<T> {
-  const log: string[] = [];
-  const proxy = await serve({
-    upstream: qemu.connectOptions,
-    listen: { path: join(sockDir, `p${Math.random().toString(16).slice(2)}.sock`) },
-    algorithms: [algorithm],
-    board: 'qemu-an547',
-    journal: false,
-    onLog: (line) => log.push(line),
-  });
-  try {
-    return await body(proxy, log);
-  } finally {
-    await proxy.close();
-  }
-}
+/** Runs `body` with a proxy in front of QEMU and the lines it logged. */
+const withProxy = <T>(body: (proxy: ProxyHandle, log: string[]) => Promise<T>) =>
+  withServeProxy({ upstream: qemu.connectOptions, algorithms: [algorithm], board: 'qemu-an547', dir: sockDir }, body);
 
 async function fillFlash(): Promise<Uint8Array> {
   const pattern = Uint8Array.from({ length: AREA }, (_, i) => before(i));

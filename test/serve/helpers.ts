@@ -10,6 +10,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { serve, type ProxyHandle, type ServeOptions } from '../../lib/serve/index.js';
 
 const run = promisify(execFile);
 
@@ -215,4 +216,25 @@ export function startMi(file?: string): MiSession {
       clearTimeout(timer);
     },
   };
+}
+
+/** What {@link withServeProxy} passes on to `serve`, and the folder its socket goes in. */
+export type ServeProxyOptions = Pick<ServeOptions, 'upstream' | 'algorithms' | 'board'> & { dir: string };
+
+let proxies = 0;
+
+/**
+ * Runs `body` with a proxy (`serve`) listening on a new Unix socket in `dir`,
+ * without a recovery journal (each test sets the flash it needs), and the lines
+ * the proxy has logged so far; closes the proxy when `body` settles.
+ */
+export async function withServeProxy<T>(options: ServeProxyOptions, body: (proxy: ProxyHandle, log: string[]) => Promise<T>): Promise<T> {
+  const { dir, ...rest } = options;
+  const log: string[] = [];
+  const proxy = await serve({ ...rest, listen: { path: join(dir, `p${proxies++}.sock`) }, journal: false, onLog: (line) => log.push(line) });
+  try {
+    return await body(proxy, log);
+  } finally {
+    await proxy.close();
+  }
 }

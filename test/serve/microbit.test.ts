@@ -16,8 +16,8 @@ import { gdbReadMemory, gdbWriteMemory } from '../helpers/gdb-multiarch.js';
 import { loadFixtureAlgorithm } from '../helpers/algorithms.js';
 import { createImage } from '../../lib/image/image.js';
 import { withFlasher } from '../../lib/session.js';
-import { serve, type ProxyHandle } from '../../lib/serve/index.js';
-import { gdbThroughProxy } from './helpers.js';
+import type { ProxyHandle } from '../../lib/serve/index.js';
+import { gdbThroughProxy, withServeProxy } from './helpers.js';
 import { MICROBIT_LAYOUT, buildBlankKernel, buildMicrobitElf, tableByte, type MicrobitElf } from './microbit-elf.js';
 
 /** Pages 0x00000000..0x00002000: every page the program touches, and more. */
@@ -39,22 +39,9 @@ afterAll(async () => {
   await qemu?.stop();
 });
 
-async function withProxy<T>(body: (proxy: ProxyHandle, log: string[]) => Promise<T>): Promise<T> {
-  const log: string[] = [];
-  const proxy = await serve({
-    upstream: qemu.connectOptions,
-    listen: { path: join(sockDir, `p${Math.random().toString(16).slice(2)}.sock`) },
-    algorithms: [algorithm],
-    board: 'qemu-microbit',
-    journal: false,
-    onLog: (line) => log.push(line),
-  });
-  try {
-    return await body(proxy, log);
-  } finally {
-    await proxy.close();
-  }
-}
+/** Runs `body` with a proxy in front of QEMU microbit and the lines it logged. */
+const withProxy = <T>(body: (proxy: ProxyHandle, log: string[]) => Promise<T>) =>
+  withServeProxy({ upstream: qemu.connectOptions, algorithms: [algorithm], board: 'qemu-microbit', dir: sockDir }, body);
 
 /** Fills the area with {@link before}, programmed through the NVMC straight to QEMU (no proxy). */
 async function fillFlash(): Promise<Uint8Array> {
