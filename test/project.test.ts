@@ -20,6 +20,18 @@ function refusal(value: unknown): string {
 
 describe('parseProject', () => {
   it('reads what a J-Flash project holds: server, device, algorithms with RAM, images with bases, choices, after', () => {
+    // Taken as they are (the journal folder is already absolute): only relative paths, addresses and sizes are normalised.
+    const choices = {
+      compare: 'hash',
+      verify: 'algo',
+      skipUnchanged: false,
+      preserve: true,
+      chipErase: 'never',
+      reset: true,
+      after: 'reset',
+      timeoutMs: 20000,
+      journalDir: '/var/tmp/journal',
+    };
     const project = parse(
       {
         $schema: 'https://example.invalid/rspflash.schema.json',
@@ -30,15 +42,7 @@ describe('parseProject', () => {
         algorithms: [{ file: 'Ensemble_IS25WX256.FLM', ram: '0x0:256K', memoryMapped: false }, 'Ensemble.FLM'],
         ram: { address: '0x20000000', length: 65536 },
         images: ['build/app.hex', { file: 'build/ext_flash.bin', base: '0xC0000000', skip: '0x200' }],
-        compare: 'hash',
-        verify: 'algo',
-        skipUnchanged: false,
-        preserve: true,
-        chipErase: 'never',
-        reset: true,
-        after: 'reset',
-        timeoutMs: 20000,
-        journalDir: '/var/tmp/journal',
+        ...choices,
       },
       '/work/proj',
     );
@@ -51,15 +55,7 @@ describe('parseProject', () => {
       algorithms: [{ file: '/work/proj/Ensemble_IS25WX256.FLM', ram: { address: 0, length: 0x40000 }, memoryMapped: false }, { file: '/work/proj/Ensemble.FLM' }],
       ram: { address: 0x20000000, length: 0x10000 },
       images: [{ file: '/work/proj/build/app.hex' }, { file: '/work/proj/build/ext_flash.bin', base: 0xc0000000, skip: 0x200 }],
-      compare: 'hash',
-      verify: 'algo',
-      skipUnchanged: false,
-      preserve: true,
-      chipErase: 'never',
-      reset: true,
-      after: 'reset',
-      timeoutMs: 20000,
-      journalDir: '/var/tmp/journal',
+      ...choices,
     });
   });
 
