@@ -10,7 +10,8 @@
  * than assumed.
  * @module
  */
-import net from 'node:net';
+import type net from 'node:net';
+import { startRelay } from './relay.js';
 
 /** Counters of one relay. */
 export interface ProxyStats {
@@ -56,51 +57,31 @@ function delayedWriter(target: net.Socket, delayOf: () => number): (chunk: Buffe
 export async function startLatencyProxy(upstreamHost: string, upstreamPort: number, delayMs: number): Promise<LatencyProxy> {
   let delay = delayMs;
   const stats: ProxyStats = { requestPackets: 0, bytesToServer: 0, bytesToClient: 0 };
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    client.setNoDelay(true);
-    const upstream = net.connect({ host: upstreamHost, port: upstreamPort });
-    upstream.setNoDelay(true);
-    sockets.add(client).add(upstream);
-    const toServer = delayedWriter(upstream, () => delay);
-    const toClient = delayedWriter(client, () => delay);
-    client.on('data', (chunk: Buffer) => {
-      stats.bytesToServer += chunk.length;
-      for (let i = chunk.indexOf(0x24); i >= 0; i = chunk.indexOf(0x24, i + 1)) stats.requestPackets++;
-      toServer(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      stats.bytesToClient += chunk.length;
-      toClient(chunk);
-    });
+  const relay = await startRelay(upstreamHost, upstreamPort, {
+    connection: (client, upstream) => {
+      const toServer = delayedWriter(upstream, () => delay);
+      const toClient = delayedWriter(client, () => delay);
+      return {
+        fromClient: (chunk) => {
+          stats.bytesToServer += chunk.length;
+          for (let i = chunk.indexOf(0x24); i >= 0; i = chunk.indexOf(0x24, i + 1)) stats.requestPackets++;
+          toServer(chunk);
+        },
+        fromServer: (chunk) => {
+          stats.bytesToClient += chunk.length;
+          toClient(chunk);
+        },
+      };
+    },
     // Close each side once the other has closed and its delayed bytes are out.
-    const closeBoth = () => {
-      setTimeout(() => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(client);
-        sockets.delete(upstream);
-      }, delay + 5);
-    };
-    client.on('close', closeBoth).on('error', closeBoth);
-    upstream.on('close', closeBoth).on('error', closeBoth);
+    lingerMs: () => delay + 5,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    port,
-    endpoint: `127.0.0.1:${port}`,
+    port: relay.port,
+    endpoint: relay.endpoint,
     stats,
     setDelay: (ms) => (delay = ms),
     resetStats: () => Object.assign(stats, { requestPackets: 0, bytesToServer: 0, bytesToClient: 0 }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: relay.close,
   };
 }

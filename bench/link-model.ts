@@ -24,7 +24,8 @@
  * against a measured one on a small image.
  * @module
  */
-import net from 'node:net';
+import type net from 'node:net';
+import { startRelay } from './relay.js';
 
 /** A probe link: bandwidth each way and the time of one USB round trip. */
 export interface LinkProfile {
@@ -315,51 +316,31 @@ function shapedWriter(target: net.Socket, oneWayMs: number, bytesPerSecond: numb
  */
 export async function startLinkModel(upstreamHost: string, upstreamPort: number, options: LinkModelOptions = {}): Promise<LinkModel> {
   const counts = emptyCounts();
-  const sockets = new Set<net.Socket>();
   const profile = options.profile ?? LINK_PROFILES['jlink-base'];
-  const server = net.createServer((client) => {
-    client.setNoDelay(true);
-    const upstream = net.connect({ host: upstreamHost, port: upstreamPort });
-    upstream.setNoDelay(true);
-    sockets.add(client).add(upstream);
-    const counter = new LinkCounter(counts);
-    // Bytes that arrive before the upstream connects are buffered by the socket.
-    const toServer = options.impose ? shapedWriter(upstream, profile.roundTripMs / 2, profile.downBytesPerSecond) : (c: Buffer) => upstream.write(c);
-    const toClient = options.impose ? shapedWriter(client, profile.roundTripMs / 2, profile.upBytesPerSecond) : (c: Buffer) => client.write(c);
-    client.on('data', (chunk: Buffer) => {
-      counter.fromClient(chunk);
-      toServer(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      counter.fromServer(chunk);
-      toClient(chunk);
-    });
-    const closeBoth = () => {
-      setTimeout(() => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(client);
-        sockets.delete(upstream);
-      }, options.impose ? profile.roundTripMs + 5 : 0);
-    };
-    client.on('close', closeBoth).on('error', closeBoth);
-    upstream.on('close', closeBoth).on('error', closeBoth);
+  const relay = await startRelay(upstreamHost, upstreamPort, {
+    connection: (client, upstream) => {
+      const counter = new LinkCounter(counts);
+      // Bytes that arrive before the upstream connects are buffered by the socket.
+      const toServer = options.impose ? shapedWriter(upstream, profile.roundTripMs / 2, profile.downBytesPerSecond) : (c: Buffer) => upstream.write(c);
+      const toClient = options.impose ? shapedWriter(client, profile.roundTripMs / 2, profile.upBytesPerSecond) : (c: Buffer) => client.write(c);
+      return {
+        fromClient: (chunk) => {
+          counter.fromClient(chunk);
+          toServer(chunk);
+        },
+        fromServer: (chunk) => {
+          counter.fromServer(chunk);
+          toClient(chunk);
+        },
+      };
+    },
+    lingerMs: () => (options.impose ? profile.roundTripMs + 5 : 0),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    port,
-    endpoint: `127.0.0.1:${port}`,
+    port: relay.port,
+    endpoint: relay.endpoint,
     counts,
     resetCounts: () => Object.assign(counts, emptyCounts()),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: relay.close,
   };
 }
