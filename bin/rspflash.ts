@@ -488,32 +488,34 @@ Examples:
     warnLost(job, ctx, options.preserve);
     if (specs.length === 1) con.info(describeImage(specs[0]!.file, image, { ...options, ...(specs[0]!.base === undefined ? {} : { base: hex32(specs[0]!.base) }) }, ctx.algorithm));
     else con.info(describeImage(file, image, options, ctx.algorithm));
-    const onProgress = (event: FlashEvent) => {
-      if (event.type === 'recover') {
-        const bytes = event.ranges.reduce((n, r) => n + r.length, 0);
-        con.warn(`Restoring ${formatBytes(bytes)} left in the journal ${event.journal} by a failed run: ${event.ranges.slice(0, 4).map(formatRange).join(', ')}${event.ranges.length > 4 ? ', …' : ''}`);
-      } else if (event.type === 'plan') con.detail(formatSteps(event.job));
-      else if (event.type === 'replan') for (const note of event.notes) con.detail(`note: ${note}`);
-      con.progress(event);
-    };
+    const onProgress = jobProgress(con);
     const report = await session(ctx, options, cancel, (f) => f.program(image, { ...opts, signal: cancel.signal, onProgress }));
     if (con.json) emitJSON({ ok: true, command: 'program', image: file, ...(specs.length > 1 ? { images: specs.map((s) => s.file) } : {}), report, notes: report.notes, ...said(con) });
     else safeWrite(process.stderr, summarizeProgram(report) + '\n');
   });
 
-/** Progress of a job over several regions: a line per region, then its events as for one. */
-function regionProgress(con: Console): (event: RegionEvent) => void {
+/** Progress of a program job: the journal warning, the steps and revised notes with -v, the progress bar. */
+function jobProgress(con: Console): (event: FlashEvent) => void {
   return (event) => {
-    if (event.type === 'region-start') {
-      con.info(`Region ${event.region.index + 1}/${event.count}: ${formatBytes(event.imageBytes)} → ${formatRange(event.region.flash)} ${event.region.algorithm}${event.region.name ? ` (${event.region.name})` : ''}`);
-      return;
-    }
     if (event.type === 'recover') {
       const bytes = event.ranges.reduce((n, r) => n + r.length, 0);
       con.warn(`Restoring ${formatBytes(bytes)} left in the journal ${event.journal} by a failed run: ${event.ranges.slice(0, 4).map(formatRange).join(', ')}${event.ranges.length > 4 ? ', …' : ''}`);
     } else if (event.type === 'plan') con.detail(formatSteps(event.job));
     else if (event.type === 'replan') for (const note of event.notes) con.detail(`note: ${note}`);
     con.progress(event);
+  };
+}
+
+/** Progress of a job over several regions: a line per region, then its events as for one. */
+function regionProgress(con: Console): (event: RegionEvent) => void {
+  const job = jobProgress(con);
+  let started = 0;
+  return (event) => {
+    if (event.type === 'region-start') {
+      con.info(`Region ${++started}/${event.count}: ${formatBytes(event.imageBytes)} → ${formatRange(event.region.flash)} ${event.region.algorithm}${event.region.name ? ` (${event.region.name})` : ''}`);
+      return;
+    }
+    job(event);
   };
 }
 
