@@ -23,6 +23,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
+import { seededRandom } from '../test/faults/fault-proxy.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -56,17 +57,8 @@ export interface Corpus {
 
 // ---- seeded randomness ------------------------------------------------------------------------
 
-/** A small seeded PRNG (mulberry32): same seed, same image, on every machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32, the fault proxy's): same seed, same image, on every machine. */
+export const prng: (seed: number) => () => number = seededRandom;
 
 /** Standard normal values from `rand` (Box–Muller). */
 function gaussian(rand: () => number): () => number {
